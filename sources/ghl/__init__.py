@@ -1,0 +1,306 @@
+"""The dlt source ``ghl``: contacts, tasks, notes and businesses of GHL's API v2.
+
+Every table carries ``location_id``, and ``location_id`` is part of every key, so
+several locations can share one dataset. Rows reach dlt as Arrow tables with fixed
+types (see :mod:`sources.ghl.rows`).
+"""
+
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import dlt
+import pyarrow as pa
+from dlt.common.configuration.specs import CredentialsConfiguration, configspec
+from dlt.common.typing import TSecretStrValue
+from dlt.sources import DltResource
+
+from . import rows, settings
+from .auth import StaticToken
+from .client import GHLClient
+from .errors import ConfigurationError
+from .governor import RateGovernor
+from .pagination import SearchPages, skip_limit_pages
+
+__all__ = ["GHLCredentials", "build_client", "ghl"]
+
+KEY = ["location_id", "id"]
+MERGE = {"disposition": "merge", "strategy": "delete-insert"}
+MARKER_HINT = {rows.REPLACE_MARKER: {"data_type": "bool", "hard_delete": True}}
+
+
+@configspec
+class GHLCredentials(CredentialsConfiguration):
+    """A bearer token: a Private Integration Token or an OAuth access token.
+
+    Set ``sources.ghl.credentials.access_token`` in ``.dlt/secrets.toml`` or the
+    environment variable ``SOURCES__GHL__CREDENTIALS__ACCESS_TOKEN``; the plain
+    form ``SOURCES__GHL__CREDENTIALS=<token>`` works too.
+    """
+
+    access_token: TSecretStrValue = None
+
+    def parse_native_representation(self, native_value: Any) -> None:
+        if not isinstance(native_value, str):
+            raise ValueError("GHL credentials are a token string or a table")
+        self.access_token = native_value
+        self.resolve()
+
+
+def build_client(
+    base_url: str,
+    location_id: str,
+    token: str,
+    daily_reserve: int = 0,
+    timeout: float = settings.READ_TIMEOUT,
+    max_concurrency: int = 8,
+) -> GHLClient:
+    """A client for one location that sends a static bearer token."""
+    if not token:
+        raise ConfigurationError(
+            "no GHL token: set sources.ghl.credentials.access_token in "
+            ".dlt/secrets.toml (a Private Integration Token) or run "
+            "`ghl-concord auth login`"
+        )
+    governor = RateGovernor(location_id, daily_reserve=daily_reserve)
+    return GHLClient(
+        base_url,
+        StaticToken(token),
+        governor,
+        timeout=timeout,
+        max_connections=max(2 * max_concurrency, 4),
+    )
+
+
+@dlt.source(name="ghl", max_table_nesting=0)
+def ghl(
+    location_id: str = dlt.config.value,
+    base_url: str = settings.DEFAULT_BASE_URL,
+    credentials: GHLCredentials = dlt.secrets.value,
+    max_concurrency: int = 8,
+    daily_reserve: int = 0,
+    client: Any = None,
+) -> Sequence[DltResource]:
+    """GHL contacts with their tasks, notes, tags and custom fields, and businesses.
+
+    Args:
+        location_id: the GHL location (sub-account) to read.
+        base_url: the API root.
+        credentials: the bearer token, unless ``client`` is given.
+        max_concurrency: per-contact requests (tasks, notes) in flight at once.
+        daily_reserve: stop when the daily budget falls to this many requests.
+        client: a ready :class:`GHLClient` (OAuth runs pass one); built from
+            ``credentials`` when omitted.
+
+    Returns:
+        The resources ``contacts``, ``contact_tags``, ``contact_custom_fields``,
+        ``contact_additional_emails``, ``tasks``, ``notes``, ``businesses``,
+        ``business_contacts``, ``business_contact_counts`` and ``custom_fields``,
+        all merged on keys that start with ``location_id``.
+    """
+    if not location_id:
+        raise ConfigurationError(
+            "sources.ghl.location_id is empty: set it in .dlt/config.toml or "
+            "SOURCES__GHL__LOCATION_ID"
+        )
+    if client is None:
+        token = credentials.access_token if credentials else None
+        client = build_client(
+            base_url,
+            location_id,
+            token,
+            daily_reserve=daily_reserve,
+            max_concurrency=max_concurrency,
+        )
+    pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="ghl")
+
+    @dlt.resource(name="contact_pages", selected=False)
+    def contact_pages() -> Iterator[list[dict[str, Any]]]:
+        pages = SearchPages(client, location_id)
+        yield from pages
+        pages.check_complete()
+
+    @dlt.transformer(
+        data_from=contact_pages,
+        name="contacts",
+        primary_key=KEY,
+        write_disposition=MERGE,
+    )
+    def contacts(page: list[dict[str, Any]]) -> Iterator[pa.Table]:
+        """Contacts, one row per (location_id, id); merged."""
+        yield rows.records_table(
+            page,
+            rows.CONTACT_FIELDS,
+            location_id,
+            extra={"is_deleted": False, "deleted_at": None},
+        )
+
+    def child(name: str, parent: str, columns: dict[str, pa.DataType], pick: Any):
+        @dlt.transformer(
+            data_from=contact_pages,
+            name=name,
+            merge_key=["location_id", parent],
+            write_disposition=MERGE,
+            columns=MARKER_HINT,
+        )
+        def resource(page: list[dict[str, Any]]) -> Iterator[pa.Table]:
+            ids = [c["id"] for c in page]
+            children = [(c["id"], value) for c in page for value in pick(c)]
+            yield rows.child_table(ids, children, location_id, parent, columns)
+
+        resource.__doc__ = f"{name}: replaced per contact on every load of it."
+        return resource
+
+    contact_tags = child(
+        "contact_tags",
+        "contact_id",
+        {"tag": rows.TEXT},
+        lambda c: [{"tag": t} for t in rows.text_list(c, "tags")],
+    )
+    contact_custom_fields = child(
+        "contact_custom_fields",
+        "contact_id",
+        {"field_id": rows.TEXT, "value_text": rows.TEXT},
+        rows.custom_field_values,
+    )
+    contact_additional_emails = child(
+        "contact_additional_emails",
+        "contact_id",
+        {"email": rows.TEXT},
+        lambda c: [
+            {"email": e} for e in rows.text_list(c, "additionalEmails", "email")
+        ],
+    )
+
+    def per_contact(kind: str, fields: dict[str, tuple[str, pa.DataType]]):
+        def fetch(contact_id: str) -> list[dict[str, Any]]:
+            payload = client.get(f"/contacts/{contact_id}/{kind}") or {}
+            records = payload.get(kind) or []
+            # Tasks may arrive without contactId (R15): the request names it.
+            return [
+                {**r, "contactId": r.get("contactId") or contact_id} for r in records
+            ]
+
+        @dlt.transformer(
+            data_from=contact_pages, name=kind, primary_key=KEY, write_disposition=MERGE
+        )
+        def resource(page: list[dict[str, Any]]) -> Iterator[pa.Table]:
+            ids = [c["id"] for c in page]
+            records = [r for batch in pool.map(fetch, ids) for r in batch]
+            if records:
+                yield rows.records_table(
+                    records,
+                    fields,
+                    location_id,
+                    extra={"is_deleted": False, "deleted_at": None},
+                )
+
+        resource.__doc__ = f"{kind} of every contact read, keyed (location_id, id)."
+        return resource
+
+    tasks = per_contact("tasks", rows.TASK_FIELDS)
+    notes = per_contact("notes", rows.NOTE_FIELDS)
+
+    @dlt.resource(name="businesses", primary_key=KEY, write_disposition=MERGE)
+    def businesses() -> Iterator[pa.Table]:
+        """Businesses of the location, keyed (location_id, id); merged."""
+        for items, _ in skip_limit_pages(
+            client,
+            "/businesses/",
+            "businesses",
+            settings.BUSINESS_PAGE_LIMIT,
+            params={"locationId": location_id},
+        ):
+            yield rows.records_table(items, rows.BUSINESS_FIELDS, location_id)
+
+    @dlt.transformer(data_from=businesses, name="business_links", selected=False)
+    def business_links(table: pa.Table) -> Iterator[dict[str, Any]]:
+        ids = table.column("id").to_pylist()
+        yield {"ids": ids, "results": list(pool.map(_business_contacts, ids))}
+
+    def _business_contacts(business_id: str) -> tuple[list[str], int | None]:
+        contact_ids: list[str] = []
+        count = None
+        for items, payload in skip_limit_pages(
+            client,
+            f"/contacts/business/{business_id}",
+            "contacts",
+            settings.BUSINESS_CONTACTS_PAGE_LIMIT,
+            params={"locationId": location_id},
+        ):
+            contact_ids.extend(str(item["id"]) for item in items)
+            if payload.get("count") is not None:
+                count = int(payload["count"])
+        return contact_ids, count
+
+    @dlt.transformer(
+        data_from=business_links,
+        name="business_contacts",
+        merge_key=["location_id", "business_id"],
+        write_disposition=MERGE,
+        columns=MARKER_HINT,
+    )
+    def business_contacts(links: dict[str, Any]) -> Iterator[pa.Table]:
+        """Which contacts belong to which business; replaced per business."""
+        children = [
+            (business_id, {"contact_id": contact_id})
+            for business_id, (contact_ids, _) in zip(
+                links["ids"], links["results"], strict=True
+            )
+            for contact_id in contact_ids
+        ]
+        yield rows.child_table(
+            links["ids"],
+            children,
+            location_id,
+            "business_id",
+            {"contact_id": rows.TEXT},
+        )
+
+    @dlt.transformer(
+        data_from=business_links,
+        name="business_contact_counts",
+        primary_key=["location_id", "business_id"],
+        write_disposition=MERGE,
+    )
+    def business_contact_counts(links: dict[str, Any]) -> Iterator[pa.Table]:
+        """The API's contact count per business, keyed (location_id, business_id)."""
+        counts = [count for _, count in links["results"]]
+        yield pa.table(
+            {
+                "location_id": [location_id] * len(counts),
+                "business_id": links["ids"],
+                "api_contact_count": counts,
+            },
+            schema=pa.schema(
+                [
+                    pa.field("location_id", rows.TEXT),
+                    pa.field("business_id", rows.TEXT),
+                    pa.field("api_contact_count", pa.int64()),
+                ]
+            ),
+        )
+
+    @dlt.resource(name="custom_fields", primary_key=KEY, write_disposition=MERGE)
+    def custom_fields() -> Iterator[pa.Table]:
+        """Custom field definitions of the location, keyed (location_id, id)."""
+        payload = client.get(
+            f"/locations/{location_id}/customFields", {"model": "contact"}
+        )
+        fields = (payload or {}).get("customFields") or []
+        yield rows.records_table(fields, rows.CUSTOM_FIELD_FIELDS, location_id)
+
+    return (
+        contact_pages,
+        contacts,
+        contact_tags,
+        contact_custom_fields,
+        contact_additional_emails,
+        tasks,
+        notes,
+        businesses,
+        business_links,
+        business_contacts,
+        business_contact_counts,
+        custom_fields,
+    )

@@ -1,0 +1,182 @@
+"""The ``ghl-concord`` command.
+
+Every error the product expects ends as one line on stderr that says what failed
+and what to do, and an exit code by kind (75: resume later, 77: re-authorize,
+78: fix configuration); ``--verbose`` adds the traceback.
+"""
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from sources.ghl.errors import GHLError
+
+from . import runs
+
+logger = logging.getLogger("pipelines")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        return args.handler(args) or 0
+    except KeyboardInterrupt:
+        print(
+            "ghl-concord: interrupted; state is saved, run again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    except Exception as exc:
+        root = root_cause(exc)
+        if args.verbose:
+            logger.exception("run failed")
+        print(f"ghl-concord: error: {_describe(root)}", file=sys.stderr)
+        return getattr(root, "exit_code", 1)
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The product's own error inside dlt's wrappers, or the innermost cause."""
+    seen = set()
+    current: BaseException | None = exc
+    innermost = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, GHLError):
+            return current
+        innermost = current
+        nested = getattr(current, "exception", None)
+        if isinstance(nested, BaseException):
+            current = nested
+        else:
+            current = current.__cause__ or current.__context__
+    return innermost
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, GHLError):
+        return str(exc)
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:500]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ghl-concord",
+        description="GoHighLevel contacts, tasks, notes and businesses to DuckDB "
+        "or a warehouse, for Concord CLM.",
+    )
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug output")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="run the pipeline on a local sandbox")
+    demo.add_argument("--contacts", type=int, default=1000)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--duckdb", default=runs.DEFAULT_DUCKDB, help="DuckDB file")
+    demo.add_argument("--pipelines-dir", default=None, help="dlt working folder")
+    demo.add_argument(
+        "--faults",
+        default=None,
+        help="sandbox faults, e.g. 'all:0.05' or '500:0.05,reset:0.02'",
+    )
+    demo.set_defaults(handler=_demo)
+
+    run = commands.add_parser("run", help="load from the configured GHL location")
+    run.add_argument("--destination", default="duckdb", help="duckdb or postgres …")
+    run.add_argument("--duckdb", default=runs.DEFAULT_DUCKDB, help="DuckDB file")
+    run.add_argument("--pipelines-dir", default=None, help="dlt working folder")
+    run.set_defaults(handler=_run)
+
+    sandbox = commands.add_parser("sandbox", help="serve the local GHL sandbox")
+    from sandbox import cli as sandbox_cli
+
+    sandbox_cli.add_arguments(sandbox)
+    sandbox.set_defaults(handler=sandbox_cli.run)
+    return parser
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    level = logging.DEBUG if verbose else logging.INFO
+    for name in ("sources", "pipelines", "transforms", "expectations"):
+        logging.getLogger(name).setLevel(level)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from sandbox.server import Sandbox
+
+    from sources.ghl import build_client
+
+    faults = _parse_faults(args.faults)
+    started = time.perf_counter()
+    with Sandbox(contacts=args.contacts, seed=args.seed, faults=faults) as api:
+        print(f"sandbox: {api.base_url}, {args.contacts} contacts")
+        client = build_client(api.base_url, api.location_id, api.token)
+        pipeline = runs.make_pipeline(
+            duckdb_path=args.duckdb, pipelines_dir=args.pipelines_dir
+        )
+        summary = runs.load(pipeline, client, api.location_id)
+        client.close()
+    summary.elapsed = time.perf_counter() - started
+    _print_summary(summary, f"DuckDB {Path(args.duckdb).resolve()}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    import dlt
+
+    from sources.ghl import build_client
+
+    config = dlt.config
+    location_id = config.get("sources.ghl.location_id", str)
+    base_url = config.get("sources.ghl.base_url", str)
+    token = dlt.secrets.get("sources.ghl.credentials.access_token", str)
+    client = build_client(base_url, location_id, token)
+    pipeline = runs.make_pipeline(
+        args.destination, duckdb_path=args.duckdb, pipelines_dir=args.pipelines_dir
+    )
+    summary = runs.load(pipeline, client, location_id)
+    client.close()
+    _print_summary(summary, args.destination)
+    return 0
+
+
+def _parse_faults(text: str | None) -> dict[str, float] | None:
+    if not text:
+        return None
+    faults = {}
+    for part in text.split(","):
+        kind, _, rate = part.partition(":")
+        try:
+            faults[kind.strip()] = float(rate)
+        except ValueError:
+            raise SystemExit(
+                f"ghl-concord: error: --faults part {part!r} is not KIND:RATE, "
+                "e.g. 500:0.05"
+            ) from None
+    return faults
+
+
+def _print_summary(summary: runs.RunSummary, where: str) -> None:
+    print(f"loaded into {where}")
+    width = max(len(t) for t in summary.rows) if summary.rows else 10
+    for table, count in summary.rows.items():
+        print(f"  {table:<{width}}  {count:>9,}")
+    print(
+        f"HTTP requests: {summary.requests:,} ({summary.retries} retried); "
+        f"elapsed {summary.elapsed:.1f}s"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
