@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sources.ghl.errors import GHLError
+from sources.ghl.tokens import TokenStore
 
-from . import runs
+from . import auth, runs
+from .settings import Settings
 
 logger = logging.getLogger("pipelines")
 
@@ -92,6 +94,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--pipelines-dir", default=None, help="dlt working folder")
     run.set_defaults(handler=_run)
 
+    auth = commands.add_parser("auth", help="OAuth login and token status")
+    auth_commands = auth.add_subparsers(dest="auth_command", required=True)
+    login = auth_commands.add_parser("login", help="authorize a location (OAuth)")
+    login.add_argument("--port", type=int, default=8765, help="redirect port")
+    login.set_defaults(handler=_auth_login)
+    status = auth_commands.add_parser("status", help="show stored tokens' state")
+    status.set_defaults(handler=_auth_status)
+
     sandbox = commands.add_parser("sandbox", help="serve the local GHL sandbox")
     from sandbox import cli as sandbox_cli
 
@@ -133,21 +143,41 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import dlt
-
-    from sources.ghl import build_client
-
-    config = dlt.config
-    location_id = config.get("sources.ghl.location_id", str)
-    base_url = config.get("sources.ghl.base_url", str)
-    token = dlt.secrets.get("sources.ghl.credentials.access_token", str)
-    client = build_client(base_url, location_id, token)
+    settings = Settings.from_dlt()
+    client = settings.client()
+    location_id = settings.location_id
     pipeline = runs.make_pipeline(
         args.destination, duckdb_path=args.duckdb, pipelines_dir=args.pipelines_dir
     )
     summary = runs.load(pipeline, client, location_id)
     client.close()
     _print_summary(summary, args.destination)
+    return 0
+
+
+def _auth_login(args: argparse.Namespace) -> int:
+    settings = Settings.from_dlt(need_location=False)
+    tokens = auth.login(
+        settings.base_url,
+        settings.authorize_url,
+        settings.client_id,
+        settings.client_secret,
+        settings.token_dir,
+        port=args.port,
+        show=lambda url: print(f"open this URL to authorize read access:\n  {url}"),
+    )
+    print(auth.describe(tokens))
+    return 0
+
+
+def _auth_status(args: argparse.Namespace) -> int:
+    settings = Settings.from_dlt(need_location=False)
+    files = sorted(Path(settings.token_dir).glob("*.json"))
+    if not files:
+        print(f"no OAuth tokens in {settings.token_dir}; run `ghl-concord auth login`")
+        return 1
+    for path in files:
+        print(auth.describe(TokenStore(path).load()))
     return 0
 
 

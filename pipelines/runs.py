@@ -68,6 +68,7 @@ def load(
     location_id: str,
     resources: list[str] | None = None,
     max_concurrency: int = 8,
+    **source_options: Any,
 ) -> RunSummary:
     """Extract every selected resource of one location and load it.
 
@@ -77,6 +78,7 @@ def load(
         location_id: the location to read.
         resources: resource names to load; all when omitted.
         max_concurrency: per-contact requests in flight at once.
+        source_options: further arguments of the ``ghl`` source.
     """
     started = time.perf_counter()
     sent_before = client.requests_sent
@@ -84,6 +86,7 @@ def load(
         location_id=location_id,
         client=client,
         max_concurrency=max_concurrency,
+        **source_options,
     )
     if resources:
         source = source.with_resources(*resources)

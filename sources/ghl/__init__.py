@@ -16,7 +16,7 @@ from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
 from . import rows, settings
-from .auth import StaticToken
+from .auth import StaticToken, TokenProvider
 from .client import GHLClient
 from .errors import ConfigurationError
 from .governor import RateGovernor
@@ -50,25 +50,39 @@ class GHLCredentials(CredentialsConfiguration):
 def build_client(
     base_url: str,
     location_id: str,
-    token: str,
+    tokens: TokenProvider | str | None,
     daily_reserve: int = 0,
     timeout: float = settings.READ_TIMEOUT,
     max_concurrency: int = 8,
+    **client_options: Any,
 ) -> GHLClient:
-    """A client for one location that sends a static bearer token."""
-    if not token:
+    """A client for one location.
+
+    Args:
+        base_url: the API root.
+        location_id: the location whose rate budget the client keeps.
+        tokens: a token provider (OAuth), or a static token string (a PIT).
+        daily_reserve: stop when the daily budget falls to this many requests.
+        timeout: read timeout in seconds.
+        max_concurrency: per-contact requests in flight at once.
+        client_options: further arguments of :class:`GHLClient`.
+    """
+    if not tokens:
         raise ConfigurationError(
             "no GHL token: set sources.ghl.credentials.access_token in "
             ".dlt/secrets.toml (a Private Integration Token) or run "
             "`ghl-concord auth login`"
         )
+    if isinstance(tokens, str):
+        tokens = StaticToken(tokens)
     governor = RateGovernor(location_id, daily_reserve=daily_reserve)
     return GHLClient(
         base_url,
-        StaticToken(token),
+        tokens,
         governor,
         timeout=timeout,
         max_connections=max(2 * max_concurrency, 4),
+        **client_options,
     )
 
 
@@ -79,6 +93,7 @@ def ghl(
     credentials: GHLCredentials = dlt.secrets.value,
     max_concurrency: int = 8,
     daily_reserve: int = 0,
+    page_limit: int = settings.SEARCH_PAGE_LIMIT,
     client: Any = None,
 ) -> Sequence[DltResource]:
     """GHL contacts with their tasks, notes, tags and custom fields, and businesses.
@@ -89,6 +104,7 @@ def ghl(
         credentials: the bearer token, unless ``client`` is given.
         max_concurrency: per-contact requests (tasks, notes) in flight at once.
         daily_reserve: stop when the daily budget falls to this many requests.
+        page_limit: contacts per search page (GHL allows at most 500).
         client: a ready :class:`GHLClient` (OAuth runs pass one); built from
             ``credentials`` when omitted.
 
@@ -116,7 +132,7 @@ def ghl(
 
     @dlt.resource(name="contact_pages", selected=False)
     def contact_pages() -> Iterator[list[dict[str, Any]]]:
-        pages = SearchPages(client, location_id)
+        pages = SearchPages(client, location_id, page_limit=page_limit)
         yield from pages
         pages.check_complete()
 

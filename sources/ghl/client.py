@@ -6,7 +6,6 @@ a failure means: retry (429, 5xx, timeouts, resets, cut bodies), refresh once (a
 expired token), or stop with an error the user can act on.
 """
 
-import itertools
 import json
 import logging
 import random
@@ -37,6 +36,7 @@ class GHLClient:
         timeout: read timeout in seconds.
         max_attempts: tries per request before giving up on transient faults.
         max_connections: size of the keep-alive pool.
+        backoff_base: first backoff wait in seconds; it doubles per attempt.
         sleep: sleep function, replaceable in tests.
         rng: random source for backoff jitter.
     """
@@ -49,15 +49,16 @@ class GHLClient:
         timeout: float = settings.READ_TIMEOUT,
         max_attempts: int = settings.MAX_ATTEMPTS,
         max_connections: int = 16,
+        backoff_base: float = settings.BACKOFF_BASE,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
         self.tokens = tokens
         self.governor = governor
         self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._sent = itertools.count()
         self._sent_lock = threading.Lock()
         self.requests_sent = 0
         self.retries = 0
@@ -200,7 +201,7 @@ class GHLClient:
             self._sleep(wait)
 
     def _backoff(self, attempt: int) -> float:
-        ceiling = min(settings.BACKOFF_CAP, settings.BACKOFF_BASE * 2 ** (attempt - 1))
+        ceiling = min(settings.BACKOFF_CAP, self.backoff_base * 2 ** (attempt - 1))
         return ceiling * self._rng.uniform(0.5, 1.0)
 
 

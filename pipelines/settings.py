@@ -1,0 +1,86 @@
+"""Run settings read from dlt's config and secrets (``.dlt/`` or environment)."""
+
+from dataclasses import dataclass, field
+
+import dlt
+
+from sources.ghl import build_client
+from sources.ghl.client import GHLClient
+from sources.ghl.errors import ConfigurationError
+from sources.ghl.settings import DEFAULT_BASE_URL
+
+from . import auth
+
+
+@dataclass
+class Settings:
+    """Everything a run needs to reach one or more GHL locations."""
+
+    base_url: str = DEFAULT_BASE_URL
+    location_id: str = ""
+    location_ids: list[str] = field(default_factory=list)
+    max_concurrency: int = 8
+    daily_reserve: int = 500
+    lookback_minutes: int = 10
+    token_dir: str = auth.DEFAULT_TOKEN_DIR
+    authorize_url: str = auth.DEFAULT_AUTHORIZE_URL
+    client_id: str = field(default="", repr=False)
+    client_secret: str = field(default="", repr=False)
+    access_token: str = field(default="", repr=False)
+
+    @classmethod
+    def from_dlt(cls, need_location: bool = True) -> "Settings":
+        """Settings from ``sources.ghl.*`` in dlt config and secrets."""
+        config, secrets = dlt.config, dlt.secrets
+        found = cls(
+            base_url=config.get("sources.ghl.base_url", str) or DEFAULT_BASE_URL,
+            location_id=config.get("sources.ghl.location_id", str) or "",
+            location_ids=list(config.get("sources.ghl.location_ids", list) or []),
+            max_concurrency=int(config.get("sources.ghl.max_concurrency", int) or 8),
+            daily_reserve=int(config.get("sources.ghl.daily_reserve", int) or 0),
+            lookback_minutes=int(config.get("sources.ghl.lookback_minutes", int) or 10),
+            token_dir=config.get("sources.ghl.oauth.token_dir", str)
+            or auth.DEFAULT_TOKEN_DIR,
+            authorize_url=config.get("sources.ghl.oauth.authorize_url", str)
+            or auth.DEFAULT_AUTHORIZE_URL,
+            client_id=secrets.get("sources.ghl.oauth.client_id", str) or "",
+            client_secret=secrets.get("sources.ghl.oauth.client_secret", str) or "",
+            access_token=_token(secrets),
+        )
+        if not found.location_ids and found.location_id:
+            found.location_ids = [found.location_id]
+        if need_location and not found.location_ids:
+            raise ConfigurationError(
+                "no location: set sources.ghl.location_id (or location_ids) in "
+                ".dlt/config.toml or SOURCES__GHL__LOCATION_ID"
+            )
+        found.location_id = found.location_id or (found.location_ids or [""])[0]
+        return found
+
+    def client(self, location_id: str | None = None) -> GHLClient:
+        """A client for a location: OAuth when it has stored tokens, else the PIT."""
+        location_id = location_id or self.location_id
+        tokens = None
+        if self.client_id and self.client_secret:
+            tokens = auth.oauth_provider(
+                self.token_dir,
+                location_id,
+                self.base_url,
+                self.client_id,
+                self.client_secret,
+            )
+        return build_client(
+            self.base_url,
+            location_id,
+            tokens or self.access_token,
+            daily_reserve=self.daily_reserve,
+            max_concurrency=self.max_concurrency,
+        )
+
+
+def _token(secrets: object) -> str:
+    value = secrets.get("sources.ghl.credentials.access_token", str)  # type: ignore[attr-defined]
+    if value:
+        return str(value)
+    plain = secrets.get("sources.ghl.credentials")  # type: ignore[attr-defined]
+    return plain if isinstance(plain, str) else ""
