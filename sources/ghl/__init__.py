@@ -5,8 +5,10 @@ several locations can share one dataset. Rows reach dlt as Arrow tables with fix
 types (see :mod:`sources.ghl.rows`).
 """
 
+import logging
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from typing import Any
 
 import dlt
@@ -15,14 +17,17 @@ from dlt.common.configuration.specs import CredentialsConfiguration, configspec
 from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
-from . import rows, settings
+from . import rows, settings, sweeps
 from .auth import StaticToken, TokenProvider
 from .client import GHLClient
-from .errors import ConfigurationError
+from .errors import ConfigurationError, MissingScope, PaginationError
 from .governor import RateGovernor
+from .journal import Journal
 from .pagination import SearchPages, skip_limit_pages
 
-__all__ = ["GHLCredentials", "build_client", "ghl"]
+__all__ = ["GHLCredentials", "Journal", "build_client", "ghl"]
+
+logger = logging.getLogger(__name__)
 
 KEY = ["location_id", "id"]
 MERGE = {"disposition": "merge", "strategy": "delete-insert"}
@@ -94,6 +99,14 @@ def ghl(
     max_concurrency: int = 8,
     daily_reserve: int = 0,
     page_limit: int = settings.SEARCH_PAGE_LIMIT,
+    mode: str = "incremental",
+    lookback_minutes: float = 10,
+    pages_per_run: int = 0,
+    backfill: tuple[datetime, datetime] | None = None,
+    slice_days: int = 30,
+    contact_ids: Sequence[str] | None = None,
+    task_search: bool = True,
+    journal: Journal | None = None,
     client: Any = None,
 ) -> Sequence[DltResource]:
     """GHL contacts with their tasks, notes, tags and custom fields, and businesses.
@@ -105,6 +118,18 @@ def ghl(
         max_concurrency: per-contact requests (tasks, notes) in flight at once.
         daily_reserve: stop when the daily budget falls to this many requests.
         page_limit: contacts per search page (GHL allows at most 500).
+        mode: ``incremental`` (from the cursor), ``full`` (every contact again),
+            ``backfill`` (the ``backfill`` range by ``dateAdded``, cursor
+            untouched) or ``ids`` (just ``contact_ids``).
+        lookback_minutes: re-read this far behind the cursor: search lags.
+        pages_per_run: stop after this many contact pages (0: no limit) so the
+            caller can load and checkpoint; the next run resumes there.
+        backfill: ``(since, until)`` for ``mode="backfill"``.
+        slice_days: days per backfill slice.
+        contact_ids: contacts to fetch for ``mode="ids"``.
+        task_search: read tasks with the location-wide task search while the
+            token has its scope, else per contact.
+        journal: collects what the run saw, for marking deletes after the load.
         client: a ready :class:`GHLClient` (OAuth runs pass one); built from
             ``credentials`` when omitted.
 
@@ -129,12 +154,57 @@ def ghl(
             max_concurrency=max_concurrency,
         )
     pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="ghl")
+    journal = journal if journal is not None else Journal()
+    use_task_search = {"on": task_search}
+
+    def start_sweep(loc_state: dict[str, Any]) -> sweeps.Sweep:
+        if mode == "backfill":
+            if not backfill:
+                raise ConfigurationError("a backfill needs --since (and --until)")
+            return sweeps.start_backfill(loc_state, *backfill, slice_days)
+        if mode == "full":
+            loc_state.pop("sweep", None)
+            return sweeps.Sweep(
+                kind=sweeps.INCREMENTAL,
+                field="dateUpdated",
+                max_seen=loc_state.get("contacts_cursor"),
+            )
+        return sweeps.start_incremental(loc_state, timedelta(minutes=lookback_minutes))
 
     @dlt.resource(name="contact_pages", selected=False)
     def contact_pages() -> Iterator[list[dict[str, Any]]]:
-        pages = SearchPages(client, location_id, page_limit=page_limit)
-        yield from pages
-        pages.check_complete()
+        if mode == "ids":
+            yield from _pages_by_id(client, pool, contact_ids or [], journal)
+            return
+        loc_state = sweeps.location_state(dlt.current.source_state(), location_id)
+        sweep = start_sweep(loc_state)
+        while True:
+            pages = SearchPages(
+                client,
+                location_id,
+                filters=sweep.filters(),
+                sort_field=sweep.field,
+                page_limit=page_limit,
+                search_after=sweep.search_after,
+            )
+            for page in pages:
+                yield page
+                sweep.record(page)
+                sweeps.save(loc_state, sweep, done=False)
+                if pages_per_run and pages.pages >= pages_per_run:
+                    journal.more = True
+                    return
+            if pages.total is not None and sweep.seen < pages.total:
+                raise PaginationError(
+                    f"received {sweep.seen} contacts but the API reported a total "
+                    f"of {pages.total}; the pages ended early, run again"
+                )
+            journal.api_total = pages.total
+            if sweep.kind == sweeps.BACKFILL and sweep.next_slice():
+                sweeps.save(loc_state, sweep, done=False)
+                continue
+            sweeps.save(loc_state, sweep, done=True)
+            return
 
     @dlt.transformer(
         data_from=contact_pages,
@@ -144,6 +214,11 @@ def ghl(
     )
     def contacts(page: list[dict[str, Any]]) -> Iterator[pa.Table]:
         """Contacts, one row per (location_id, id); merged."""
+        # A contact without dateUpdated still lands, dated by dateAdded.
+        page = [
+            c if c.get("dateUpdated") else {**c, "dateUpdated": c.get("dateAdded")}
+            for c in page
+        ]
         yield rows.records_table(
             page,
             rows.CONTACT_FIELDS,
@@ -188,21 +263,44 @@ def ghl(
         ],
     )
 
-    def per_contact(kind: str, fields: dict[str, tuple[str, pa.DataType]]):
-        def fetch(contact_id: str) -> list[dict[str, Any]]:
-            payload = client.get(f"/contacts/{contact_id}/{kind}") or {}
-            records = payload.get(kind) or []
-            # Tasks may arrive without contactId (R15): the request names it.
-            return [
-                {**r, "contactId": r.get("contactId") or contact_id} for r in records
-            ]
+    def fetch_children(kind: str, contact_id: str) -> list[dict[str, Any]]:
+        payload = client.get(f"/contacts/{contact_id}/{kind}") or {}
+        records = payload.get(kind) or []
+        # Tasks may arrive without contactId (R15): the request names the contact.
+        return [{**r, "contactId": r.get("contactId") or contact_id} for r in records]
 
+    def search_tasks(ids: list[str]) -> list[dict[str, Any]] | None:
+        # One location-wide search per page of contacts instead of a call per
+        # contact; without its scope, read per contact for the rest of the run.
+        if not use_task_search["on"]:
+            return None
+        found: list[dict[str, Any]] = []
+        try:
+            for items, _ in skip_limit_pages(
+                client,
+                f"/locations/{location_id}/tasks/search",
+                "tasks",
+                settings.TASK_SEARCH_PAGE_LIMIT,
+                body={"contactId": ids},
+            ):
+                found.extend(items)
+        except MissingScope as exc:
+            logger.warning("no %s scope: reading tasks per contact", exc.scope)
+            use_task_search["on"] = False
+            return None
+        return found
+
+    def per_contact(kind: str, fields: dict[str, tuple[str, pa.DataType]]):
         @dlt.transformer(
             data_from=contact_pages, name=kind, primary_key=KEY, write_disposition=MERGE
         )
         def resource(page: list[dict[str, Any]]) -> Iterator[pa.Table]:
             ids = [c["id"] for c in page]
-            records = [r for batch in pool.map(fetch, ids) for r in batch]
+            records = search_tasks(ids) if kind == "tasks" else None
+            if records is None:
+                batches = pool.map(lambda cid: fetch_children(kind, cid), ids)
+                records = [r for batch in batches for r in batch]
+            journal.saw_children(kind, ids, records)
             if records:
                 yield rows.records_table(
                     records,
@@ -320,3 +418,28 @@ def ghl(
         business_contact_counts,
         custom_fields,
     )
+
+
+def _pages_by_id(
+    client: GHLClient,
+    pool: ThreadPoolExecutor,
+    contact_ids: Sequence[str],
+    journal: Journal,
+) -> Iterator[list[dict[str, Any]]]:
+    """Contacts read one by one with ``GET /contacts/{id}``, in pages of 100."""
+
+    def fetch(contact_id: str) -> dict[str, Any] | None:
+        payload = client.get(f"/contacts/{contact_id}", allow_status=(400, 404))
+        return (payload or {}).get("contact")
+
+    unique = list(dict.fromkeys(contact_ids))
+    for start in range(0, len(unique), 100):
+        chunk = unique[start : start + 100]
+        found = []
+        for contact_id, contact in zip(chunk, pool.map(fetch, chunk), strict=True):
+            if contact:
+                found.append(contact)
+            else:
+                journal.gone_contacts.append(contact_id)
+        if found:
+            yield found

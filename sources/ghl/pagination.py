@@ -100,14 +100,6 @@ class SearchPages:
             self.search_after = cursor
         raise PaginationError(f"contacts search passed {MAX_PAGES} pages")
 
-    def check_complete(self) -> None:
-        """Fail when fewer contacts arrived than the API's ``total`` (R18)."""
-        if self.total is not None and self.seen < self.total:
-            raise PaginationError(
-                f"received {self.seen} contacts but the API reported a total of "
-                f"{self.total}; the pages ended early, run again"
-            )
-
 
 def skip_limit_pages(
     client: GHLClient,
