@@ -3,13 +3,14 @@
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import dlt
 from dlt.common.pipeline import LoadInfo
 
-from sources.ghl import ghl
+from sources.ghl import Journal, ghl
 from sources.ghl.client import GHLClient
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ class RunSummary:
     """What a run did: rows per table, requests sent, time taken."""
 
     rows: dict[str, int] = field(default_factory=dict)
+    api_total: int | None = None
+    batches: int = 0
     requests: int = 0
     retries: int = 0
     elapsed: float = 0.0
@@ -62,43 +65,150 @@ def make_pipeline(
     )
 
 
+CONTACT_RESOURCES = (
+    "contacts",
+    "contact_tags",
+    "contact_custom_fields",
+    "contact_additional_emails",
+    "tasks",
+    "notes",
+)
+# A run checks its children against what it read only up to this many contacts;
+# bigger runs leave deletes to `run --reconcile`.
+MAX_CHILD_DIFF_CONTACTS = 50_000
+
+
 def load(
     pipeline: dlt.Pipeline,
     client: GHLClient,
     location_id: str,
     resources: list[str] | None = None,
-    max_concurrency: int = 8,
+    mode: str = "incremental",
+    pages_per_run: int = 20,
     **source_options: Any,
 ) -> RunSummary:
-    """Extract every selected resource of one location and load it.
+    """Extract one location and load it, checkpointing every ``pages_per_run``.
+
+    Each batch of contact pages is one dlt load, so a stop (a crash, the daily
+    budget) loses at most the batch in flight; the next run resumes after the
+    last loaded batch. Businesses and custom fields load with the first batch.
 
     Args:
         pipeline: where the rows go.
         client: the location's HTTP client (its counters feed the summary).
         location_id: the location to read.
         resources: resource names to load; all when omitted.
-        max_concurrency: per-contact requests in flight at once.
+        mode: ``incremental``, ``full``, ``backfill`` or ``ids`` (see ``ghl``).
+        pages_per_run: contact pages per load (0: all in one load).
         source_options: further arguments of the ``ghl`` source.
     """
     started = time.perf_counter()
     sent_before = client.requests_sent
-    source = ghl(
-        location_id=location_id,
-        client=client,
-        max_concurrency=max_concurrency,
-        **source_options,
-    )
-    if resources:
-        source = source.with_resources(*resources)
+    summary = RunSummary()
+    first = True
+    while True:
+        journal = Journal()
+        if mode in ("full", "incremental"):
+            source_options["business_scope"] = (
+                "all"
+                if mode == "full" or not _cursor(pipeline, location_id)
+                else "changed"
+            )
+        source = ghl(
+            location_id=location_id,
+            client=client,
+            mode=mode,
+            pages_per_run=pages_per_run,
+            journal=journal,
+            **source_options,
+        )
+        selected = list(resources or source.resources.keys())
+        if not first:
+            selected = [r for r in selected if r in CONTACT_RESOURCES]
+        source = source.with_resources(*selected)
 
-    info = pipeline.run(source, loader_file_format="parquet")
-    _log_load(info)
-    return RunSummary(
-        rows=table_counts(pipeline),
-        requests=client.requests_sent - sent_before,
-        retries=client.retries,
-        elapsed=time.perf_counter() - started,
+        info = pipeline.run(source, loader_file_format="parquet")
+        _log_load(info)
+        mark_deleted(pipeline, location_id, journal)
+        summary.api_total = journal.api_total or summary.api_total
+        summary.batches += 1
+        if not journal.more:
+            break
+        first = False
+        # The saved sweep resumes where this batch stopped.
+        mode = "incremental" if mode == "full" else mode
+
+    summary.rows = table_counts(pipeline)
+    summary.requests = client.requests_sent - sent_before
+    summary.retries = client.retries
+    summary.elapsed = time.perf_counter() - started
+    return summary
+
+
+def mark_deleted(pipeline: dlt.Pipeline, location_id: str, journal: Journal) -> int:
+    """Flag rows that the run found gone: contacts, and children of read contacts.
+
+    Returns:
+        The number of rows newly flagged.
+    """
+    now = datetime.now(UTC)
+    flagged = 0
+    with pipeline.sql_client() as sql:
+        contacts = sql.make_qualified_table_name("contacts")
+        for chunk in _chunks(journal.gone_contacts):
+            flagged += _flag(sql, contacts, "id", location_id, chunk, now)
+            for kind in ("tasks", "notes"):
+                table = sql.make_qualified_table_name(kind)
+                flagged += _flag(sql, table, "contact_id", location_id, chunk, now)
+
+        for kind, seen in journal.children.items():
+            if not seen or len(seen) > MAX_CHILD_DIFF_CONTACTS:
+                continue
+            if kind not in pipeline.default_schema.tables:
+                continue
+            table = sql.make_qualified_table_name(kind)
+            gone = []
+            for chunk in _chunks(list(seen)):
+                marks = ", ".join(["%s"] * len(chunk))
+                rows = sql.execute_sql(
+                    f"select contact_id, id from {table} where location_id = %s "
+                    f"and contact_id in ({marks}) and not coalesce(is_deleted, false)",
+                    location_id,
+                    *chunk,
+                )
+                gone += [i for contact_id, i in rows if i not in seen[contact_id]]
+            for chunk in _chunks(gone):
+                flagged += _flag(sql, table, "id", location_id, chunk, now)
+    if flagged:
+        logger.info("flagged %d rows of location %s as deleted", flagged, location_id)
+    return flagged
+
+
+def _flag(sql: Any, table: str, column: str, location_id: str, ids, now) -> int:
+    marks = ", ".join(["%s"] * len(ids))
+    where = (
+        f"where location_id = %s and {column} in ({marks}) "
+        "and not coalesce(is_deleted, false)"
     )
+    ((count,),) = sql.execute_sql(
+        f"select count(*) from {table} {where}", location_id, *ids
+    )
+    sql.execute_sql(
+        f"update {table} set is_deleted = true, deleted_at = %s {where}",
+        now,
+        location_id,
+        *ids,
+    )
+    return count
+
+
+def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _cursor(pipeline: dlt.Pipeline, location_id: str) -> str | None:
+    state = pipeline.state.get("sources", {}).get("ghl", {})
+    return state.get("locations", {}).get(location_id, {}).get("contacts_cursor")
 
 
 def table_counts(pipeline: dlt.Pipeline) -> dict[str, int]:

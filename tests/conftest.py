@@ -11,9 +11,8 @@ import pytest
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
 
-from sandbox.server import Sandbox
-
 from pipelines import runs
+from sandbox.server import Sandbox
 from sources.ghl import build_client
 from sources.ghl.client import GHLClient
 
@@ -24,6 +23,10 @@ def make_sandbox() -> Iterator[Callable[..., Sandbox]]:
     started: list[Sandbox] = []
 
     def start(**options: Any) -> Sandbox:
+        # The sandbox announces GHL's 100 per 10 s unless told otherwise; tests
+        # that are not about pacing run at a fast announced limit.
+        options.setdefault("rate_limit_max", 5000)
+        options.setdefault("rate_limit_interval_ms", 1000)
         api = Sandbox(**options)
         api.start()
         started.append(api)

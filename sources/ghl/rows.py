@@ -91,6 +91,7 @@ CUSTOM_FIELD_FIELDS: dict[str, tuple[str, pa.DataType]] = {
     "picklist_options": ("picklistOptions", TEXT),
 }
 DELETE_FIELDS = {"is_deleted": pa.bool_(), "deleted_at": TS}
+KEY_COLUMNS = ("location_id", "id")
 
 # Child tables are replaced per parent: each parent in a batch gets one marker row
 # flagged for hard delete, so dlt's delete-insert removes the parent's old children
@@ -144,8 +145,16 @@ def records_table(
         for name, (key, kind) in fields.items():
             columns[name].append(_convert(record.get(key), kind))
     count = len(columns["id"])
+    if None in columns["id"]:
+        raise PayloadError(
+            f"a {fields['id'][0]!r}-less record among {count}: every GHL record "
+            "has an id, the response is malformed"
+        )
     columns["location_id"] = [location_id] * count
-    schema = [pa.field(name, kind) for name, (_, kind) in fields.items()]
+    schema = [
+        pa.field(name, kind, nullable=name not in KEY_COLUMNS)
+        for name, (_, kind) in fields.items()
+    ]
     for name, value in (extra or {}).items():
         columns[name] = [value] * count
         schema.append(pa.field(name, _kind_of(value, name)))
@@ -180,8 +189,8 @@ def child_table(
         data[REPLACE_MARKER].append(False)
     schema = pa.schema(
         [
-            pa.field("location_id", TEXT),
-            pa.field(parent_column, TEXT),
+            pa.field("location_id", TEXT, nullable=False),
+            pa.field(parent_column, TEXT, nullable=False),
             *(pa.field(name, kind) for name, kind in columns.items()),
             pa.field(REPLACE_MARKER, pa.bool_()),
         ]
