@@ -23,7 +23,8 @@ def client(api: Sandbox, token: str | None = None, **kwargs: Any) -> httpx.Clien
         "Authorization": f"Bearer {token or api.token}",
         "Version": API_VERSION,
     }
-    return httpx.Client(base_url=api.base_url, headers=headers, timeout=10, **kwargs)
+    kwargs.setdefault("timeout", 10)
+    return httpx.Client(base_url=api.base_url, headers=headers, **kwargs)
 
 
 def spec_dir() -> Path:

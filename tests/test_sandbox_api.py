@@ -18,6 +18,13 @@ def api():
         yield sandbox
 
 
+@pytest.fixture(autouse=True)
+def no_leftover_scripts(api):
+    api.clear_scripts()
+    yield
+    api.clear_scripts()
+
+
 @pytest.fixture
 def http(api: Sandbox):
     with client(api) as c:
