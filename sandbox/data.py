@@ -289,6 +289,7 @@ class Dataset:
         self._deleted: set[str] = set()
         self._created = 0
         self._counter = itertools.count(1)
+        self._last_stamp = 0
         self._tasks: dict[str, list[dict[str, Any]]] = {}
         self._notes: dict[str, list[dict[str, Any]]] = {}
         self._listeners: list[Callable[[Event], None]] = []
@@ -837,7 +838,9 @@ class Dataset:
                 keys.remove((ms[field], contact_id))
 
     def _stamp(self, floor: int) -> int:
-        return max(self._clock(), floor + 1)
+        """A change time after ``floor`` and after every earlier change."""
+        self._last_stamp = max(self._clock(), floor + 1, self._last_stamp + 1)
+        return self._last_stamp
 
     def create_contact(self, **fields: Any) -> dict[str, Any]:
         """Adds a contact stamped "now"; returns it. Fields use API names."""
