@@ -124,14 +124,24 @@ def _configure_logging(verbose: bool) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     from sandbox.server import Sandbox
-
     from sources.ghl import build_client
 
     faults = _parse_faults(args.faults)
     started = time.perf_counter()
-    with Sandbox(contacts=args.contacts, seed=args.seed, faults=faults) as api:
+    # The sandbox announces a fast limit: the demo shows the job, not GHL's pace.
+    sandbox = Sandbox(
+        contacts=args.contacts,
+        seed=args.seed,
+        faults=faults,
+        fault_rate=0.0,
+        rate_limit_max=5000,
+        rate_limit_interval_ms=1000,
+    )
+    with sandbox as api:
         print(f"sandbox: {api.base_url}, {args.contacts} contacts")
-        client = build_client(api.base_url, api.location_id, api.token)
+        client = build_client(
+            api.base_url, api.location_id, api.token, backoff_base=0.05, timeout=2.0
+        )
         pipeline = runs.make_pipeline(
             duckdb_path=args.duckdb, pipelines_dir=args.pipelines_dir
         )
