@@ -10,6 +10,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sources.ghl.errors import GHLError
@@ -88,11 +89,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(handler=_demo)
 
-    run = commands.add_parser("run", help="load from the configured GHL location")
-    run.add_argument("--destination", default="duckdb", help="duckdb or postgres …")
-    run.add_argument("--duckdb", default=runs.DEFAULT_DUCKDB, help="DuckDB file")
-    run.add_argument("--pipelines-dir", default=None, help="dlt working folder")
+    run = commands.add_parser("run", help="load the configured location(s)")
+    _destination_arguments(run)
+    kind = run.add_mutually_exclusive_group()
+    kind.add_argument(
+        "--full-refresh", action="store_true", help="read every contact again"
+    )
+    kind.add_argument(
+        "--reconcile",
+        action="store_true",
+        help="after the run, flag contacts the API no longer lists as deleted",
+    )
     run.set_defaults(handler=_run)
+
+    backfill = commands.add_parser(
+        "backfill", help="load contacts added in a date range (cursor untouched)"
+    )
+    _destination_arguments(backfill)
+    backfill.add_argument("--since", required=True, type=_date, help="YYYY-MM-DD")
+    backfill.add_argument("--until", type=_date, default=None, help="default: now")
+    backfill.add_argument("--slice-days", type=int, default=30)
+    backfill.set_defaults(handler=_backfill)
+
+    sync = commands.add_parser("sync", help="fetch these contacts, tasks and notes")
+    _destination_arguments(sync)
+    sync.add_argument("contact_ids", nargs="+", metavar="CONTACT_ID")
+    sync.set_defaults(handler=_sync)
 
     auth = commands.add_parser("auth", help="OAuth login and token status")
     auth_commands = auth.add_subparsers(dest="auth_command", required=True)
@@ -152,17 +174,92 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
+def _destination_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--destination", default="duckdb", help="duckdb, postgres …")
+    parser.add_argument("--duckdb", default=runs.DEFAULT_DUCKDB, help="DuckDB file")
+    parser.add_argument("--pipelines-dir", default=None, help="dlt working folder")
+    parser.add_argument(
+        "--location", action="append", default=None, help="limit to a location id"
+    )
+
+
+def _date(text: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date; use YYYY-MM-DD or an ISO-8601 instant"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _each_location(args: argparse.Namespace, work) -> int:
     settings = Settings.from_dlt()
-    client = settings.client()
-    location_id = settings.location_id
     pipeline = runs.make_pipeline(
         args.destination, duckdb_path=args.duckdb, pipelines_dir=args.pipelines_dir
     )
-    summary = runs.load(pipeline, client, location_id)
-    client.close()
-    _print_summary(summary, args.destination)
+    for location_id in args.location or settings.location_ids:
+        client = settings.client(location_id)
+        try:
+            summary = work(pipeline, client, location_id, settings)
+        finally:
+            client.close()
+        _print_summary(summary, f"{args.destination}, location {location_id}")
     return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    def work(pipeline, client, location_id, settings):
+        summary = runs.load(
+            pipeline,
+            client,
+            location_id,
+            mode="full" if args.full_refresh else "incremental",
+            max_concurrency=settings.max_concurrency,
+            lookback_minutes=settings.lookback_minutes,
+        )
+        if args.reconcile:
+            gone = runs.reconcile(pipeline, client, location_id)
+            summary.extra["contacts found deleted"] = gone
+        return summary
+
+    return _each_location(args, work)
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    until = args.until or datetime.now(UTC)
+    if until <= args.since:
+        raise SystemExit("ghl-concord: error: --until must be after --since")
+
+    def work(pipeline, client, location_id, settings):
+        return runs.load(
+            pipeline,
+            client,
+            location_id,
+            resources=list(runs.CONTACT_RESOURCES),
+            mode="backfill",
+            pages_per_run=1,
+            backfill=(args.since, until),
+            slice_days=args.slice_days,
+            max_concurrency=settings.max_concurrency,
+        )
+
+    return _each_location(args, work)
+
+
+def _sync(args: argparse.Namespace) -> int:
+    def work(pipeline, client, location_id, settings):
+        return runs.load(
+            pipeline,
+            client,
+            location_id,
+            resources=list(runs.CONTACT_RESOURCES),
+            mode="ids",
+            contact_ids=args.contact_ids,
+            max_concurrency=settings.max_concurrency,
+        )
+
+    return _each_location(args, work)
 
 
 def _auth_login(args: argparse.Namespace) -> int:
@@ -194,11 +291,18 @@ def _auth_status(args: argparse.Namespace) -> int:
 def _parse_faults(text: str | None) -> dict[str, float] | None:
     if not text:
         return None
-    faults = {}
+    from sandbox.faults import FAULT_KINDS
+
+    faults: dict[str, float] = {}
     for part in text.split(","):
         kind, _, rate = part.partition(":")
         try:
-            faults[kind.strip()] = float(rate)
+            if kind.strip() == "all":
+                # `all:R` spreads a total rate R over every fault kind.
+                share = float(rate) / len(FAULT_KINDS)
+                faults.update(dict.fromkeys(FAULT_KINDS, share))
+            else:
+                faults[kind.strip()] = float(rate)
         except ValueError:
             raise SystemExit(
                 f"ghl-concord: error: --faults part {part!r} is not KIND:RATE, "
@@ -212,6 +316,8 @@ def _print_summary(summary: runs.RunSummary, where: str) -> None:
     width = max(len(t) for t in summary.rows) if summary.rows else 10
     for table, count in summary.rows.items():
         print(f"  {table:<{width}}  {count:>9,}")
+    for label, value in summary.extra.items():
+        print(f"  {label}: {value}")
     print(
         f"HTTP requests: {summary.requests:,} ({summary.retries} retried); "
         f"elapsed {summary.elapsed:.1f}s"

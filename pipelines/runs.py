@@ -12,6 +12,8 @@ from dlt.common.pipeline import LoadInfo
 
 from sources.ghl import Journal, ghl
 from sources.ghl.client import GHLClient
+from sources.ghl.errors import PaginationError
+from sources.ghl.pagination import SearchPages
 
 logger = logging.getLogger(__name__)
 
@@ -226,3 +228,41 @@ def table_counts(pipeline: dlt.Pipeline) -> dict[str, int]:
 def _log_load(info: LoadInfo) -> None:
     for package in info.load_packages:
         logger.info("load package %s: %s", package.load_id, package.state)
+
+
+def reconcile(pipeline: dlt.Pipeline, client: GHLClient, location_id: str) -> int:
+    """Flag contacts the API no longer lists, with their tasks and notes.
+
+    Lists every contact id of the location and compares with the contacts in the
+    destination that are not yet flagged; rows are kept, flagged ``is_deleted``.
+
+    Returns:
+        The number of contacts found gone.
+    """
+    listed: set[str] = set()
+    pages = SearchPages(client, location_id, sort_field="dateAdded")
+    for page in pages:
+        listed.update(contact["id"] for contact in page)
+    if pages.total is not None and len(listed) < pages.total:
+        raise PaginationError(
+            f"listed {len(listed)} contacts but the API reported {pages.total}; "
+            "not flagging anything on an incomplete list, run again"
+        )
+
+    with pipeline.sql_client() as sql:
+        contacts = sql.make_qualified_table_name("contacts")
+        stored = sql.execute_sql(
+            f"select id from {contacts} where location_id = %s "
+            "and not coalesce(is_deleted, false)",
+            location_id,
+        )
+    journal = Journal()
+    journal.gone_contacts = sorted({i for (i,) in stored} - listed)
+    mark_deleted(pipeline, location_id, journal)
+    logger.info(
+        "reconciled location %s: %d listed, %d gone",
+        location_id,
+        len(listed),
+        len(journal.gone_contacts),
+    )
+    return len(journal.gone_contacts)
