@@ -107,6 +107,7 @@ def load(
     started = time.perf_counter()
     sent_before = client.requests_sent
     summary = RunSummary()
+    finish_interrupted(pipeline)
     first = True
     while True:
         journal = Journal()
@@ -124,7 +125,7 @@ def load(
             journal=journal,
             **source_options,
         )
-        selected = list(resources or source.resources.keys())
+        selected = list(resources or source.selected_resources.keys())
         if not first:
             selected = [r for r in selected if r in CONTACT_RESOURCES]
         source = source.with_resources(*selected)
@@ -145,6 +146,21 @@ def load(
     summary.retries = client.retries
     summary.elapsed = time.perf_counter() - started
     return summary
+
+
+def finish_interrupted(pipeline: dlt.Pipeline) -> None:
+    """Load what an interrupted run left behind, before extracting anything new.
+
+    dlt's ``run`` would load pending packages and skip the new extraction; doing
+    it here first lets this run go on. Syncing first also settles the state that
+    decisions of this run read (dlt resets a working folder whose dataset was
+    never created).
+    """
+    pipeline.sync_destination()
+    if pipeline.has_pending_data:
+        logger.warning("finishing a load that an interrupted run left behind")
+        pipeline.normalize()
+        pipeline.load()
 
 
 def mark_deleted(pipeline: dlt.Pipeline, location_id: str, journal: Journal) -> int:

@@ -328,7 +328,8 @@ def ghl(
             settings.BUSINESS_PAGE_LIMIT,
             params={"locationId": location_id},
         ):
-            yield rows.records_table(items, rows.BUSINESS_FIELDS, location_id)
+            if items:
+                yield rows.records_table(items, rows.BUSINESS_FIELDS, location_id)
 
     linked: set[str] = set()
 

@@ -111,7 +111,8 @@ def skip_limit_pages(
 ) -> Iterator[tuple[list[Any], dict[str, Any]]]:
     """Pages of an endpoint with ``skip``/``limit``: yields (items, payload).
 
-    GET sends them as query parameters; with ``body`` it POSTs them in the body.
+    An empty first page is yielded too, for the counts in its payload. GET sends
+    ``skip`` and ``limit`` as query parameters; with ``body`` it POSTs them.
     """
     skip = 0
     first_ids: set[str] = set()
@@ -123,6 +124,9 @@ def skip_limit_pages(
             payload = client.post(path, {**body, **window}) or {}
         items = payload.get(list_key) or []
         if not items:
+            # An empty first page still carries the payload's counts.
+            if skip == 0:
+                yield items, payload
             return
         first = repr(items[0].get("id") if isinstance(items[0], dict) else items[0])
         if first in first_ids:
