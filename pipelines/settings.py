@@ -3,8 +3,11 @@
 from dataclasses import dataclass, field
 
 import dlt
+from dlt.common.configuration import resolve_configuration
+from dlt.common.configuration.specs import BaseConfiguration, configspec
+from dlt.common.typing import TSecretStrValue
 
-from sources.ghl import build_client
+from sources.ghl import GHLCredentials, build_client
 from sources.ghl.client import GHLClient
 from sources.ghl.errors import ConfigurationError
 from sources.ghl.settings import DEFAULT_BASE_URL
@@ -31,7 +34,10 @@ class Settings:
     @classmethod
     def from_dlt(cls, need_location: bool = True) -> "Settings":
         """Settings from ``sources.ghl.*`` in dlt config and secrets."""
-        config, secrets = dlt.config, dlt.secrets
+        config = dlt.config
+        app = resolve_configuration(
+            OAuthApp(), sections=("sources", "ghl", "oauth"), accept_partial=True
+        )
         found = cls(
             base_url=config.get("sources.ghl.base_url", str) or DEFAULT_BASE_URL,
             location_id=config.get("sources.ghl.location_id", str) or "",
@@ -43,9 +49,9 @@ class Settings:
             or auth.DEFAULT_TOKEN_DIR,
             authorize_url=config.get("sources.ghl.oauth.authorize_url", str)
             or auth.DEFAULT_AUTHORIZE_URL,
-            client_id=secrets.get("sources.ghl.oauth.client_id", str) or "",
-            client_secret=secrets.get("sources.ghl.oauth.client_secret", str) or "",
-            access_token=_token(secrets),
+            client_id=app.client_id or "",
+            client_secret=app.client_secret or "",
+            access_token=_token(),
         )
         if not found.location_ids and found.location_id:
             found.location_ids = [found.location_id]
@@ -78,9 +84,21 @@ class Settings:
         )
 
 
-def _token(secrets: object) -> str:
-    value = secrets.get("sources.ghl.credentials.access_token", str)  # type: ignore[attr-defined]
-    if value:
-        return str(value)
-    plain = secrets.get("sources.ghl.credentials")  # type: ignore[attr-defined]
-    return plain if isinstance(plain, str) else ""
+@configspec
+class OAuthApp(BaseConfiguration):
+    """The OAuth app's id and secret (``sources.ghl.oauth``).
+
+    The secret is typed as one, so that dlt's trace records its key, never it.
+    """
+
+    client_id: str | None = None
+    client_secret: TSecretStrValue | None = None
+
+
+def _token() -> str:
+    credentials = resolve_configuration(
+        GHLCredentials(),
+        sections=("sources", "ghl", "credentials"),
+        accept_partial=True,
+    )
+    return str(credentials.access_token or "")

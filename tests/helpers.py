@@ -75,3 +75,18 @@ def wait_for(predicate: Any, timeout: float = 20.0, step: float = 0.01) -> bool:
             return True
         time.sleep(step)
     return False
+
+
+def recorded(api: Any, path_prefix: str, count: int) -> list[Any]:
+    """The sandbox's records for a path once ``count`` have arrived.
+
+    The sandbox records a request after answering it, so a client can be ahead
+    of the record by a moment.
+    """
+    wait_for(
+        lambda: (
+            len([r for r in api.requests if r.path.startswith(path_prefix)]) >= count
+        ),
+        timeout=5,
+    )
+    return [r for r in api.requests if r.path.startswith(path_prefix)]
