@@ -266,9 +266,7 @@ def render_doc_table(mapping: dict[str, Any]) -> str:
         description = " ".join(field["description"].split())
         row = [field["concord"], field["ghl"], sql, description]
         cells = [value.replace("|", "\\|") for value in row]
-        lines.append(
-            f"| `{cells[0]}` | {cells[1]} | `{cells[2]}` | {cells[3]} |"
-        )
+        lines.append(f"| `{cells[0]}` | {cells[1]} | `{cells[2]}` | {cells[3]} |")
     lines += ["", DOC_END]
     return "\n".join(lines)
 

@@ -261,11 +261,16 @@ def _qualify(sql: str, raw_schema: str, analytics_schema: str) -> str:
 
 
 def _create_run_context(execute: Execute, schema: str, as_of: datetime) -> None:
-    execute(f"drop table if exists {schema}.run_context")
+    # Rewritten in place, not dropped: the int_ views depend on it in PostgreSQL.
     execute(
-        f"create table {schema}.run_context as select "
-        f"cast('{as_of.isoformat()}' as timestamp with time zone) as as_of_at, "
-        f"cast('{as_of.date().isoformat()}' as date) as snapshot_date"
+        f"create table if not exists {schema}.run_context "
+        "(as_of_at timestamp with time zone, snapshot_date date)"
+    )
+    execute(f"delete from {schema}.run_context")
+    execute(
+        f"insert into {schema}.run_context values ("
+        f"cast('{as_of.isoformat()}' as timestamp with time zone), "
+        f"cast('{as_of.date().isoformat()}' as date))"
     )
 
 

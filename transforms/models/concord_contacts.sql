@@ -176,7 +176,9 @@ final as (
         contacts.last_name,
         contacts.full_name,
         contacts.email,
-        coalesce(email_counts.count_contacts, 0) > 1 as is_duplicate_email,
+        coalesce(email_counts.count_contacts, 0)
+        - case when contacts.is_deleted then 0 else 1 end > 0
+            as is_duplicate_email,
         contacts.phone_e164 as phone,
         contacts.phone_raw,
         coalesce(
