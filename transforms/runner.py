@@ -10,12 +10,14 @@ Build order:
    snapshot date; models read the time only from it.
 2. `src_<table>` views: the typed raw contract (see `transforms.contract`).
 3. The models, in dependency order parsed from their `ghl_analytics.<name>`
-   references: `stg_*` and `int_*` as views, marts as tables, and the snapshot
-   models (`engagement_daily`) by delete-then-insert of the snapshot date.
+   references: `stg_*` as views, `int_*` (shared intermediate steps) and marts as
+   tables, and the snapshot models (`engagement_daily`) by delete-then-insert of the
+   snapshot date.
 """
 
 from __future__ import annotations
 
+import contextlib
 import graphlib
 import logging
 import re
@@ -89,7 +91,7 @@ def load_models(models_dir: Path = MODELS_DIR) -> list[Model]:
 
 
 def _materialized(name: str) -> str:
-    if name.startswith(("stg_", "int_")):
+    if name.startswith("stg_"):
         return "view"
     if name in SNAPSHOT_KEYS:
         return "snapshot"
@@ -116,7 +118,7 @@ def build_with(
             the current time.
 
     Returns:
-        Row counts of the tables built (marts and snapshots), by model name.
+        Row counts of the marts and snapshots built (not `int_*`), by model name.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
@@ -133,20 +135,40 @@ def build_with(
     _create_run_context(execute, analytics_schema, as_of)
     _create_contract_views(execute, raw_schema, analytics_schema)
 
+    if engine == "duckdb":
+        # Nothing reads the tables in insertion order; dropping the guarantee halves
+        # the time of the dedup windows on millions of rows (bench/RESULTS.md).
+        execute("set preserve_insertion_order = false")
+    try:
+        counts = _build_models(execute, models, raw_schema, analytics_schema)
+    except Exception:
+        if engine == "duckdb":
+            # An aborted transaction refuses even this; the caller rolls back.
+            with contextlib.suppress(Exception):
+                execute("reset preserve_insertion_order")
+        raise
+    if engine == "duckdb":
+        execute("reset preserve_insertion_order")
+    return counts
+
+
+def _build_models(
+    execute: Execute, models: list[Model], raw_schema: str, analytics_schema: str
+) -> dict[str, int]:
     counts = {}
     for model in models:
         started = time.perf_counter()
         sql = _qualify(model.sql, raw_schema, analytics_schema)
         target = f"{analytics_schema}.{model.name}"
         if model.materialized == "view":
-            execute(f"drop view if exists {target} cascade")
+            _drop(execute, analytics_schema, model.name)
             execute(f"create view {target} as\n{sql}")
         elif model.materialized == "table":
-            execute(f"drop table if exists {target}")
+            _drop(execute, analytics_schema, model.name)
             execute(f"create table {target} as\n{sql}")
         else:
             _build_snapshot(execute, target, sql, SNAPSHOT_KEYS[model.name])
-        if model.materialized != "view":
+        if model.materialized != "view" and not model.name.startswith("int_"):
             counts[model.name] = _count(execute, target)
         logger.info(
             "built %s %s in %.2f s", model.materialized, target,
@@ -305,14 +327,26 @@ def _create_contract_views(execute: Execute, raw_schema: str, schema: str) -> No
         )
 
 
-def _build_snapshot(execute: Execute, target: str, sql: str, key: str) -> None:
-    schema, name = target.split(".")
-    exists = execute(
-        "select count(*) from information_schema.tables "
+def _relation_type(execute: Execute, schema: str, name: str) -> str | None:
+    rows = execute(
+        "select table_type from information_schema.tables "
         f"where table_schema = '{schema}' and table_name = '{name}' "
         "and table_catalog = current_database()"
     )
-    if not exists or not exists[0][0]:
+    return rows[0][0] if rows else None
+
+
+def _drop(execute: Execute, schema: str, name: str) -> None:
+    """Drop a view or table, whichever it is (a model may change materialization)."""
+    kind = _relation_type(execute, schema, name)
+    if kind is not None:
+        keyword = "view" if kind == "VIEW" else "table"
+        execute(f"drop {keyword} {schema}.{name} cascade")
+
+
+def _build_snapshot(execute: Execute, target: str, sql: str, key: str) -> None:
+    schema, name = target.split(".")
+    if _relation_type(execute, schema, name) is None:
         execute(f"create table {target} as\nselect * from (\n{sql}\n) as m where 1 = 0")
     execute(
         f"delete from {target} where {key} in (select {key} from {schema}.run_context)"
