@@ -557,7 +557,7 @@ def test_models_build_in_dependency_order():
             assert order.index(ref) < order.index(model.name), (ref, model.name)
     assert {model.name: model.materialized for model in runner.load_models()} == {
         **{name: "view" for name in order if name.startswith("stg_")},
-        "int_contact_activity": "table",
+        "int_contact_events": "temp",
         "contact_engagement": "table",
         "contact_lifecycle": "table",
         "business_engagement": "table",

@@ -10,8 +10,9 @@ Build order:
    snapshot date; models read the time only from it.
 2. `src_<table>` views: the typed raw contract (see `transforms.contract`).
 3. The models, in dependency order parsed from their `ghl_analytics.<name>`
-   references: `stg_*` as views, `int_*` (shared intermediate steps) and marts as
-   tables, and the snapshot models (`engagement_daily`) by delete-then-insert of the
+   references: `stg_*` as views; `int_*` (steps shared by several marts) as
+   temporary tables, computed once per build and dropped after it; marts as
+   tables; the snapshot models (`engagement_daily`) by delete-then-insert of the
    snapshot date.
 """
 
@@ -39,6 +40,9 @@ MODELS_DIR = Path(__file__).parent / "models"
 RAW_SCHEMA = "ghl_raw"
 ANALYTICS_SCHEMA = "ghl_analytics"
 ENGINES = ("duckdb", "postgres")
+
+# Where each engine keeps a session's temporary tables (the `int_*` models).
+TEMP_SCHEMAS = {"duckdb": "temp", "postgres": "pg_temp"}
 
 # Models rebuilt by deleting and inserting one key value instead of a full rebuild.
 SNAPSHOT_KEYS = {"engagement_daily": "snapshot_date"}
@@ -93,6 +97,8 @@ def load_models(models_dir: Path = MODELS_DIR) -> list[Model]:
 def _materialized(name: str) -> str:
     if name.startswith("stg_"):
         return "view"
+    if name.startswith("int_"):
+        return "temp"
     if name in SNAPSHOT_KEYS:
         return "snapshot"
     return "table"
@@ -140,7 +146,7 @@ def build_with(
         # the time of the dedup windows on millions of rows (bench/RESULTS.md).
         execute("set preserve_insertion_order = false")
     try:
-        counts = _build_models(execute, models, raw_schema, analytics_schema)
+        counts = _build_models(execute, engine, models, raw_schema, analytics_schema)
     except Exception:
         if engine == "duckdb":
             # An aborted transaction refuses even this; the caller rolls back.
@@ -153,28 +159,62 @@ def build_with(
 
 
 def _build_models(
-    execute: Execute, models: list[Model], raw_schema: str, analytics_schema: str
+    execute: Execute,
+    engine: str,
+    models: list[Model],
+    raw_schema: str,
+    analytics_schema: str,
 ) -> dict[str, int]:
+    temp_schema = TEMP_SCHEMAS[engine]
+    temporary = [model.name for model in models if model.materialized == "temp"]
+    cached = _shared_views(models)
     counts = {}
     for model in models:
         started = time.perf_counter()
-        sql = _qualify(model.sql, raw_schema, analytics_schema)
+        sql = _qualify(model.sql, raw_schema, analytics_schema, temp_schema)
+        if model.materialized != "view":
+            for name in cached & model.refs:
+                sql = sql.replace(f"{analytics_schema}.{name}", f"{temp_schema}.{name}")
         target = f"{analytics_schema}.{model.name}"
         if model.materialized == "view":
             _drop(execute, analytics_schema, model.name)
             execute(f"create view {target} as\n{sql}")
+            if model.name in cached:
+                execute(f"drop table if exists {temp_schema}.{model.name}")
+                execute(
+                    f"create temporary table {model.name} as select * from {target}"
+                )
+        elif model.materialized == "temp":
+            target = f"{temp_schema}.{model.name}"
+            execute(f"drop table if exists {target}")
+            execute(f"create temporary table {model.name} as\n{sql}")
         elif model.materialized == "table":
             _drop(execute, analytics_schema, model.name)
             execute(f"create table {target} as\n{sql}")
         else:
             _build_snapshot(execute, target, sql, SNAPSHOT_KEYS[model.name])
-        if model.materialized != "view" and not model.name.startswith("int_"):
+        if model.materialized in ("table", "snapshot"):
             counts[model.name] = _count(execute, target)
         logger.info(
             "built %s %s in %.2f s", model.materialized, target,
             time.perf_counter() - started,
         )  # fmt: skip
+
+    for name in temporary + sorted(cached):
+        execute(f"drop table if exists {temp_schema}.{name}")
     return counts
+
+
+def _shared_views(models: list[Model]) -> set[str]:
+    """Views that several tables read: each is computed once per build, into a
+    temporary table that those tables read instead (the view itself stays)."""
+    views = {model.name for model in models if model.materialized == "view"}
+    readers: dict[str, int] = {}
+    for model in models:
+        if model.materialized != "view":
+            for name in model.refs & views:
+                readers[name] = readers.get(name, 0) + 1
+    return {name for name, count in readers.items() if count > 1}
 
 
 def build(
@@ -277,7 +317,8 @@ def _as_utc(as_of: datetime | None) -> datetime:
     return as_of.astimezone(UTC)
 
 
-def _qualify(sql: str, raw_schema: str, analytics_schema: str) -> str:
+def _qualify(sql: str, raw_schema: str, analytics_schema: str, temp: str) -> str:
+    sql = re.sub(rf"\b{ANALYTICS_SCHEMA}\.(?=int_)", f"{temp}.", sql)
     sql = re.sub(rf"\b{RAW_SCHEMA}\.", f"{raw_schema}.", sql)
     return re.sub(rf"\b{ANALYTICS_SCHEMA}\.", f"{analytics_schema}.", sql)
 

@@ -7,21 +7,9 @@ contacts as (
 
 ),
 
-tasks as (
+events as (
 
-    select * from ghl_analytics.stg_tasks
-
-),
-
-notes as (
-
-    select * from ghl_analytics.stg_notes
-
-),
-
-activity as (
-
-    select * from ghl_analytics.int_contact_activity
+    select * from ghl_analytics.int_contact_events
 
 ),
 
@@ -31,45 +19,29 @@ run_context as (
 
 ),
 
-task_counts as (
+event_counts as (
 
     select
-        tasks.location_id,
-        tasks.contact_id,
-        count(*) as count_tasks,
-        count(*) filter (where not tasks.is_completed) as count_tasks_open,
-        count(*) filter (where tasks.is_completed) as count_tasks_completed,
+        events.location_id,
+        events.contact_id,
+        count(*) filter (where events.event_type = 'task') as count_tasks,
         count(*) filter (
-            where not tasks.is_completed
-            and tasks.due_at < run_context.as_of_at
-        ) as count_tasks_overdue
-    from tasks
+            where events.event_type = 'task' and not events.is_completed
+        ) as count_tasks_open,
+        count(*) filter (
+            where events.event_type = 'task' and events.is_completed
+        ) as count_tasks_completed,
+        count(*) filter (
+            where
+            events.event_type = 'task'
+            and not events.is_completed
+            and events.due_at < run_context.as_of_at
+        ) as count_tasks_overdue,
+        count(*) filter (where events.event_type = 'note') as count_notes,
+        max(events.activity_at) as last_activity_at
+    from events
     cross join run_context
-    where not tasks.is_deleted
-    group by tasks.location_id, tasks.contact_id
-
-),
-
-note_counts as (
-
-    select
-        location_id,
-        contact_id,
-        count(*) as count_notes
-    from notes
-    where not is_deleted
-    group by location_id, contact_id
-
-),
-
-last_activity as (
-
-    select
-        location_id,
-        contact_id,
-        max(activity_at) as last_activity_at
-    from activity
-    group by location_id, contact_id
+    group by events.location_id, events.contact_id
 
 ),
 
@@ -79,28 +51,20 @@ joined as (
         contacts.location_id,
         contacts.contact_id,
         contacts.is_deleted,
-        coalesce(task_counts.count_tasks, 0) as count_tasks,
-        coalesce(task_counts.count_tasks_open, 0) as count_tasks_open,
-        coalesce(task_counts.count_tasks_completed, 0)
+        coalesce(event_counts.count_tasks, 0) as count_tasks,
+        coalesce(event_counts.count_tasks_open, 0) as count_tasks_open,
+        coalesce(event_counts.count_tasks_completed, 0)
             as count_tasks_completed,
-        coalesce(task_counts.count_tasks_overdue, 0) as count_tasks_overdue,
-        coalesce(note_counts.count_notes, 0) as count_notes,
-        last_activity.last_activity_at,
+        coalesce(event_counts.count_tasks_overdue, 0) as count_tasks_overdue,
+        coalesce(event_counts.count_notes, 0) as count_notes,
+        event_counts.last_activity_at,
         run_context.as_of_at
     from contacts
     cross join run_context
-    left join task_counts
+    left join event_counts
         on
-            contacts.location_id = task_counts.location_id
-            and contacts.contact_id = task_counts.contact_id
-    left join note_counts
-        on
-            contacts.location_id = note_counts.location_id
-            and contacts.contact_id = note_counts.contact_id
-    left join last_activity
-        on
-            contacts.location_id = last_activity.location_id
-            and contacts.contact_id = last_activity.contact_id
+            contacts.location_id = event_counts.location_id
+            and contacts.contact_id = event_counts.contact_id
 
 ),
 

@@ -7,9 +7,9 @@ contacts as (
 
 ),
 
-activity as (
+events as (
 
-    select * from ghl_analytics.int_contact_activity
+    select * from ghl_analytics.int_contact_events
 
 ),
 
@@ -29,7 +29,8 @@ activity_gaps as (
             partition by location_id, contact_id
             order by activity_at
         ) as previous_activity_at
-    from activity
+    from events
+    where activity_at is not null
 
 ),
 
