@@ -564,3 +564,30 @@ def test_models_build_in_dependency_order():
         "concord_contacts": "table",
         "engagement_daily": "snapshot",
     }
+
+
+STAGE_BOUNDARIES = [
+    # (id, days before AS_OF of the only activity, days before AS_OF added, stage)
+    ("activity_29d", 29, 400, "active"),
+    ("activity_30d", 30, 400, "engaged"),
+    ("activity_89d", 89, 400, "engaged"),
+    ("activity_90d", 90, 400, "dormant"),
+    ("activity_90d_added_10d", 90, 10, "new"),
+    ("added_29d", None, 29, "new"),
+    ("added_30d", None, 30, "dormant"),
+    ("no_dates", None, None, "dormant"),
+]
+
+
+def test_lifecycle_stage_boundaries(db):
+    contacts, notes = [], []
+    for key, activity_days, added_days, _ in STAGE_BOUNDARIES:
+        added = AS_OF - timedelta(days=added_days) if added_days is not None else None
+        contacts.append(contact(key, date_added=added))
+        if activity_days is not None:
+            notes.append(note(f"n_{key}", key, AS_OF - timedelta(days=activity_days)))
+    db.load({"contacts": contacts, "notes": notes})
+    db.build()
+
+    stages = db.by("contact_lifecycle", "contact_id", ["lifecycle_stage"])
+    assert stages == {key: (stage,) for key, _, _, stage in STAGE_BOUNDARIES}
