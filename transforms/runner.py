@@ -14,6 +14,11 @@ Build order:
    temporary tables, computed once per build and dropped after it; marts as
    tables; the snapshot models (`engagement_daily`) by delete-then-insert of the
    snapshot date.
+
+In PostgreSQL the views depend on the raw tables, so dropping a raw table (a dlt
+refresh that drops tables) fails while they exist.
+TODO(ghl-concord): drop the `src_*` and `stg_*` views before such a refresh once the
+pipeline offers one; `truncate-and-insert` and merge loads are not affected.
 """
 
 from __future__ import annotations
