@@ -31,16 +31,10 @@ event_counts as (
         count(*) filter (
             where events.event_type = 'task' and events.is_completed
         ) as count_tasks_completed,
-        count(*) filter (
-            where
-            events.event_type = 'task'
-            and not events.is_completed
-            and events.due_at < run_context.as_of_at
-        ) as count_tasks_overdue,
+        count(*) filter (where events.is_overdue) as count_tasks_overdue,
         count(*) filter (where events.event_type = 'note') as count_notes,
         max(events.activity_at) as last_activity_at
     from events
-    cross join run_context
     group by events.location_id, events.contact_id
 
 ),

@@ -1,6 +1,7 @@
 -- grain: one row per live (not deleted) task or note of a contact, with the
 -- time it counts as activity: a note at its date added and a completed task at
--- its due date, when that time is not after the run's as_of time.
+-- its due date, when that time is not after the run's as_of time. An open task
+-- is overdue when due strictly before as_of.
 with
 
 tasks as (
@@ -28,7 +29,8 @@ task_events as (
         tasks.contact_id,
         'task' as event_type,
         tasks.is_completed,
-        tasks.due_at,
+        not tasks.is_completed
+        and tasks.due_at < run_context.as_of_at as is_overdue,
         case
             when tasks.is_completed and tasks.due_at <= run_context.as_of_at
                 then tasks.due_at
@@ -46,7 +48,7 @@ note_events as (
         notes.contact_id,
         'note' as event_type,
         false as is_completed,
-        cast(null as timestamp with time zone) as due_at,
+        false as is_overdue,
         case
             when notes.added_at <= run_context.as_of_at then notes.added_at
         end as activity_at
