@@ -170,7 +170,7 @@ def load_severities(
     )
     if missing or unknown or invalid:
         raise ValueError(
-            f"{path}: every check needs exactly one severity ({' or '.join(SEVERITIES)}); "
+            f"{path}: every check needs one severity, critical or warning; "
             f"missing {missing}, unknown {unknown}, invalid {invalid}"
         )
     return severities

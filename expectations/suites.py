@@ -279,7 +279,8 @@ def keyed_frame(table: str, keys: tuple[str, ...], extra: tuple[Check, ...] = ()
 
 
 def _contacts_sql(ctx: SqlContext) -> str:
-    digits = "regexp_replace(phone, '[^0-9]', '', 'g')"
+    normalized = f"coalesce({phone_e164('phone')}, trim(phone))"
+    normalized_c = f"coalesce({phone_e164('c.phone')}, trim(c.phone))"
     return f"""
 with contacts as (
     select * from {ctx.raw("contacts")} as c
@@ -292,11 +293,11 @@ emails as (
     group by location_id, lower(trim(email))
 ),
 phones as (
-    select location_id, {digits} as phone_norm,
+    select location_id, {normalized} as phone_norm,
         count(distinct id) as count_contacts
     from contacts
-    where {live()} and nullif({digits}, '') is not null
-    group by location_id, {digits}
+    where {live()} and nullif(trim(phone), '') is not null
+    group by location_id, {normalized}
 )
 select
     {row_key("c.location_id", "c.id")},
@@ -323,7 +324,7 @@ left join emails
     and {live("c")}
 left join phones
     on c.location_id = phones.location_id
-    and regexp_replace(c.phone, '[^0-9]', '', 'g') = phones.phone_norm
+    and {normalized_c} = phones.phone_norm
     and {live("c")}
 """
 
@@ -446,6 +447,7 @@ def _raw_suites() -> tuple[Suite, ...]:
         *key_checks(("location_id", "id")),
         not_null("contact_id"),
         equal_pair("contact_exists", "contact_id", "loaded_contact_id"),
+        not_null("completed"),
         boolean("completed"),
         boolean("is_deleted"),
         in_range("due_date", days_ahead=3660),
@@ -501,19 +503,20 @@ def _raw_suites() -> tuple[Suite, ...]:
 
 # --- marts ----------------------------------------------------------------------
 
+
 # concord_contacts column -> the raw contacts expression it maps, after the
 # cleaning documented in transforms/mapping.yml: text is trimmed and an empty
 # string becomes null, the email is lowercased, the phone is E.164 by the rule of
 # docs/metrics.md, a missing flag is false.
-_PHONE_DIGITS = "regexp_replace(trim(s.phone), '[^0-9]', '', 'g')"
-_PHONE_E164 = f"""case
-        when left(trim(s.phone), 1) = '+'
-            and length({_PHONE_DIGITS}) between 8 and 15
-            then '+' || {_PHONE_DIGITS}
-        when left(trim(s.phone), 1) = '+' then null
-        when length({_PHONE_DIGITS}) = 10 then '+1' || {_PHONE_DIGITS}
-        when length({_PHONE_DIGITS}) = 11 and left({_PHONE_DIGITS}, 1) = '1'
-            then '+' || {_PHONE_DIGITS}
+def phone_e164(phone: str) -> str:
+    """The E.164 form of a phone expression by the rule of docs/metrics.md, or null."""
+    digits = f"regexp_replace(trim({phone}), '[^0-9]', '', 'g')"
+    return f"""case
+        when left(trim({phone}), 1) = '+' and length({digits}) between 8 and 15
+            then '+' || {digits}
+        when left(trim({phone}), 1) = '+' then null
+        when length({digits}) = 10 then '+1' || {digits}
+        when length({digits}) = 11 and left({digits}, 1) = '1' then '+' || {digits}
     end"""
 
 
@@ -530,7 +533,7 @@ MAPPED_FIELDS: dict[str, str] = {
         f"coalesce({_clean('last_name')}, '')), ''))"
     ),
     "email": "nullif(lower(trim(s.email)), '')",
-    "phone": _PHONE_E164,
+    "phone": phone_e164("s.phone"),
     "phone_raw": _clean("phone"),
     "business_external_id": _clean("business_id"),
     "owner_external_id": _clean("assigned_to"),
@@ -549,13 +552,23 @@ MAPPED_FIELDS: dict[str, str] = {
     "is_deleted": "coalesce(s.is_deleted, false) or s.deleted_at is not null",
     "deleted_at": "s.deleted_at",
 }
+MAPPED_TIMESTAMPS = ("created_at", "updated_at", "deleted_at")
+
+
+def _as_text(column: str, expression: str) -> str:
+    # Timestamps are compared as their text in the session's time zone (UTC): pandas
+    # warns on comparing tz-aware columns through `Series.values` (pandas 3.1).
+    if column in MAPPED_TIMESTAMPS:
+        return f"cast({expression} as text)"
+    return expression
 
 
 def _concord_contacts_sql(ctx: SqlContext) -> str:
     pairs = ",\n    ".join(
-        f"case when m.external_id is not null then {expression} end "
-        f"as source_{column},\n    m.{column}"
-        for column, expression in MAPPED_FIELDS.items()
+        f"{_as_text(column, f'case when m.mart_rows > 0 then {source} end')} "
+        f"as source_{column},\n"
+        f"    {_as_text(column, f'm.{column}')} as mapped_{column}"
+        for column, source in MAPPED_FIELDS.items()
     )
     return f"""
 with ranked_source as (
@@ -584,14 +597,21 @@ mart as (
 select
     coalesce(m.location_id, s.location_id, '?') || '/'
         || coalesce(m.external_id, s.id, '?') as row_key,
-    m.location_id,
-    m.external_id,
+    case when m.mart_rows is null then s.location_id else m.location_id end
+        as location_id,
+    case when m.mart_rows is null then s.id else m.external_id end
+        as external_id,
     m.mart_rows as key_rows,
     case when {live("s")} then coalesce(m.mart_rows, 0) end
         as live_contact_rows,
     m.lifecycle_stage,
     m.engagement_score,
     m.last_activity_at,
+    m.email,
+    m.phone,
+    m.created_at,
+    m.updated_at,
+    m.deleted_at,
     {pairs}
 from source as s
 full outer join mart as m
@@ -611,7 +631,7 @@ def _mart_sql(table: str, keys: tuple[str, ...]) -> Callable[[SqlContext], str]:
 
 def _mart_suites() -> tuple[Suite, ...]:
     mapped = tuple(
-        equal_pair(f"{column}_mapped", f"source_{column}", column)
+        equal_pair(f"{column}_mapped", f"source_{column}", f"mapped_{column}")
         for column in MAPPED_FIELDS
     )
     concord = Frame("concord_contacts", _concord_contacts_sql, (
