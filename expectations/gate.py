@@ -364,8 +364,10 @@ def _run_frame(
     }
 
     merged = None
+    started, rows = time.perf_counter(), 0
     try:
         for chunk in warehouse.frames(frame.sql(ctx), chunk_rows):
+            rows += len(chunk)
             validation = definition.run(
                 batch_parameters={"dataframe": chunk},
                 result_format=result_format,
@@ -381,6 +383,8 @@ def _run_frame(
         )
         return
 
+    logger.info("frame %s: %d rows validated in %.1f s", frame.name, rows,
+                time.perf_counter() - started)  # fmt: skip
     _store(context, merged)
     for outcome in merged.results:
         check = outcome.expectation_config.meta["check"]

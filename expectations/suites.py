@@ -6,6 +6,10 @@ with the columns the checks judge; set-based facts that no single chunk can see,
 such as how many rows share a key or whether a contact exists, are computed there
 in SQL, and Great Expectations judges every row of the result chunk by chunk.
 
+The field mappings of `concord_contacts` are the exception: SQL keeps only the
+rows where a mapped field differs from its cleaned source, and Great Expectations
+judges those pairs (see `_mapped_pair`).
+
 Every frame has a `row_key` column, the readable key the gate reports failing rows
 by. Severities live in `severity.yml`, not here.
 """
@@ -127,6 +131,12 @@ class Check:
     name: str
     expectation: type[gxe.Expectation]
     kwargs: Mapping[str, Any]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The frame columns this check reads."""
+        keys = ("column", "column_A", "column_B")
+        return tuple(self.kwargs[key] for key in keys if key in self.kwargs)
 
     def build(self, ctx: SqlContext, severity: str) -> gxe.Expectation:
         kwargs = {
@@ -263,41 +273,62 @@ def contact_keys(ctx: SqlContext) -> str:
     )
 
 
+def plain_columns(checks: tuple[Check, ...], *computed: str) -> str:
+    """The table columns the checks read, for a frame as narrow as its checks.
+
+    Great Expectations filters the whole frame for every expectation, so an unread
+    column costs time on every check.
+    """
+    names = dict.fromkeys(c for check in checks for c in check.columns)
+    return ", ".join(f"t.{c}" for c in names if c not in {*computed, "key_rows"})
+
+
 def keyed_frame(table: str, keys: tuple[str, ...], extra: tuple[Check, ...] = ()):
-    """The frame of a table judged on its key and on plain columns only."""
+    """The frame of a raw table judged on its key and on plain columns only."""
+    checks = (*key_checks(keys), *extra)
 
     def sql(ctx: SqlContext) -> str:
         return (
-            f"select {row_key(*keys)}, {key_rows(*keys)}, t.* "
+            f"select {row_key(*keys)}, {key_rows(*keys)}, {plain_columns(checks)} "
             f"from {ctx.raw(table)} as t"
         )
 
-    return Frame(table, sql, (*key_checks(keys), *extra))
+    return Frame(table, sql, checks)
 
 
 # --- raw tables -----------------------------------------------------------------
 
 
 def _contacts_sql(ctx: SqlContext) -> str:
-    normalized = f"coalesce({phone_e164('phone')}, trim(phone))"
-    normalized_c = f"coalesce({phone_e164('c.phone')}, trim(c.phone))"
+    digits = "regexp_replace(trim(phone), '[^0-9]', '', 'g')"
     return f"""
-with contacts as (
-    select * from {ctx.raw("contacts")} as c
+with raw_contacts as (
+    select
+        *,
+        {live()} as is_live,
+        nullif(lower(trim(email)), '') as email_norm,
+        {digits} as phone_digits
+    from {ctx.raw("contacts")} as c
+),
+contacts as (
+    select
+        *,
+        coalesce(
+            {phone_e164("phone", "phone_digits")}, nullif(trim(phone), '')
+        ) as phone_norm
+    from raw_contacts
 ),
 emails as (
-    select location_id, lower(trim(email)) as email_norm,
-        count(distinct id) as count_contacts
+    select location_id, email_norm, count(distinct id) as count_contacts
     from contacts
-    where {live()} and nullif(trim(email), '') is not null
-    group by location_id, lower(trim(email))
+    where is_live and email_norm is not null
+    group by location_id, email_norm
 ),
 phones as (
-    select location_id, {normalized} as phone_norm,
-        count(distinct id) as count_contacts
+    select location_id, phone_norm, count(distinct id) as count_contacts
     from contacts
-    where {live()} and nullif(trim(phone), '') is not null
-    group by location_id, {normalized}
+    where is_live and phone_norm is not null
+    group by location_id, phone_norm
 )
 select
     {row_key("c.location_id", "c.id")},
@@ -314,18 +345,18 @@ select
         as shared_email,
     case when phones.count_contacts > 1 then phones.phone_norm end
         as shared_phone,
-    case when {live("c")} then
-        coalesce(nullif(trim(c.email), ''), nullif(trim(c.phone), ''), '')
+    case when c.is_live then
+        coalesce(c.email_norm, nullif(trim(c.phone), ''), '')
     end as email_or_phone
 from contacts as c
 left join emails
-    on c.location_id = emails.location_id
-    and lower(trim(c.email)) = emails.email_norm
-    and {live("c")}
+    on c.is_live
+    and c.location_id = emails.location_id
+    and c.email_norm = emails.email_norm
 left join phones
-    on c.location_id = phones.location_id
-    and {normalized_c} = phones.phone_norm
-    and {live("c")}
+    on c.is_live
+    and c.location_id = phones.location_id
+    and c.phone_norm = phones.phone_norm
 """
 
 
@@ -361,14 +392,16 @@ def _no_totals(ctx: SqlContext) -> str | None:
     return None
 
 
-def _child_of_contact_sql(table: str) -> Callable[[SqlContext], str]:
+def _child_of_contact_sql(
+    table: str, checks: tuple[Check, ...]
+) -> Callable[[SqlContext], str]:
     def sql(ctx: SqlContext) -> str:
         keys = ("t.location_id", "t.id")
         return f"""
 select
     {row_key(*keys)},
     {key_rows(*keys)},
-    t.*,
+    {plain_columns(checks, "loaded_contact_id")},
     c.loaded_contact_id
 from {ctx.raw(table)} as t
 left join {contact_keys(ctx)} as c
@@ -443,7 +476,7 @@ def _raw_suites() -> tuple[Suite, ...]:
         (equal_pair("contacts_equal_api_total", "count_loaded", "api_total"),),
         skip_reason=_no_totals,
     )
-    tasks = Frame("tasks", _child_of_contact_sql("tasks"), (
+    task_checks = (
         *key_checks(("location_id", "id")),
         not_null("contact_id"),
         equal_pair("contact_exists", "contact_id", "loaded_contact_id"),
@@ -452,15 +485,17 @@ def _raw_suites() -> tuple[Suite, ...]:
         boolean("is_deleted"),
         in_range("due_date", days_ahead=3660),
         in_range("deleted_at"),
-    ))  # fmt: skip
-    notes = Frame("notes", _child_of_contact_sql("notes"), (
+    )  # fmt: skip
+    tasks = Frame("tasks", _child_of_contact_sql("tasks", task_checks), task_checks)
+    note_checks = (
         *key_checks(("location_id", "id")),
         not_null("contact_id"),
         equal_pair("contact_exists", "contact_id", "loaded_contact_id"),
         boolean("is_deleted"),
         in_range("date_added"),
         in_range("deleted_at"),
-    ))  # fmt: skip
+    )  # fmt: skip
+    notes = Frame("notes", _child_of_contact_sql("notes", note_checks), note_checks)
     business_contacts = Frame("business_contacts", _business_contacts_sql, (
         *key_checks(("location_id", "business_id", "contact_id")),
         equal_pair("business_exists", "business_id", "loaded_business_id"),
@@ -508,9 +543,12 @@ def _raw_suites() -> tuple[Suite, ...]:
 # cleaning documented in transforms/mapping.yml: text is trimmed and an empty
 # string becomes null, the email is lowercased, the phone is E.164 by the rule of
 # docs/metrics.md, a missing flag is false.
-def phone_e164(phone: str) -> str:
-    """The E.164 form of a phone expression by the rule of docs/metrics.md, or null."""
-    digits = f"regexp_replace(trim({phone}), '[^0-9]', '', 'g')"
+def phone_e164(phone: str, digits: str | None = None) -> str:
+    """The E.164 form of a phone expression by the rule of docs/metrics.md, or null.
+
+    `digits`: an expression already holding the phone's digits, when there is one.
+    """
+    digits = digits or f"regexp_replace(trim({phone}), '[^0-9]', '', 'g')"
     return f"""case
         when left(trim({phone}), 1) = '+' and length({digits}) between 8 and 15
             then '+' || {digits}
@@ -533,7 +571,7 @@ MAPPED_FIELDS: dict[str, str] = {
         f"coalesce({_clean('last_name')}, '')), ''))"
     ),
     "email": "nullif(lower(trim(s.email)), '')",
-    "phone": phone_e164("s.phone"),
+    "phone": phone_e164("s.phone", "s.phone_digits"),
     "phone_raw": _clean("phone"),
     "business_external_id": _clean("business_id"),
     "owner_external_id": _clean("assigned_to"),
@@ -563,12 +601,28 @@ def _as_text(column: str, expression: str) -> str:
     return expression
 
 
+def _mapped_pair(column: str, source: str) -> str:
+    """The source and mapped values of a field, on rows where they differ only.
+
+    A million-row mart carries 22 mapped fields; passing every value pair through
+    pandas would cost the gate most of its time budget, so SQL keeps the candidate
+    rows (`is distinct from`) and Great Expectations judges those.
+    """
+    source, mapped = _as_text(column, source), _as_text(column, f"m.{column}")
+    differs = f"m.mart_rows > 0 and ({source}) is distinct from {mapped}"
+    return (
+        f"case when {differs} then {source} end as source_{column},\n"
+        f"    case when {differs} then {mapped} end as mapped_{column}"
+    )
+
+
 def _concord_contacts_sql(ctx: SqlContext) -> str:
+    cleaned_fields = ",\n        ".join(
+        f"{expression} as source_{column}"
+        for column, expression in MAPPED_FIELDS.items()
+    )
     pairs = ",\n    ".join(
-        f"{_as_text(column, f'case when m.mart_rows > 0 then {source} end')} "
-        f"as source_{column},\n"
-        f"    {_as_text(column, f'm.{column}')} as mapped_{column}"
-        for column, source in MAPPED_FIELDS.items()
+        _mapped_pair(column, f"s.source_{column}") for column in MAPPED_FIELDS
     )
     return f"""
 with ranked_source as (
@@ -582,7 +636,19 @@ with ranked_source as (
     where id is not null and location_id is not null
 ),
 source as (
-    select * from ranked_source where row_num = 1
+    select
+        *,
+        regexp_replace(trim(phone), '[^0-9]', '', 'g') as phone_digits
+    from ranked_source
+    where row_num = 1
+),
+cleaned as (
+    select
+        s.location_id,
+        s.id,
+        {live("s")} as is_live,
+        {cleaned_fields}
+    from source as s
 ),
 ranked_mart as (
     select
@@ -602,7 +668,7 @@ select
     case when m.mart_rows is null then s.id else m.external_id end
         as external_id,
     m.mart_rows as key_rows,
-    case when {live("s")} then coalesce(m.mart_rows, 0) end
+    case when s.is_live then coalesce(m.mart_rows, 0) end
         as live_contact_rows,
     m.lifecycle_stage,
     m.engagement_score,
@@ -613,20 +679,23 @@ select
     m.updated_at,
     m.deleted_at,
     {pairs}
-from source as s
+from cleaned as s
 full outer join mart as m
     on s.location_id = m.location_id and s.id = m.external_id
 """
 
 
-def _mart_sql(table: str, keys: tuple[str, ...]) -> Callable[[SqlContext], str]:
+def mart_frame(table: str, keys: tuple[str, ...], extra: tuple[Check, ...]) -> Frame:
+    """The frame of a mart judged on its key and on plain columns."""
+    checks = (*key_checks(keys), *extra)
+
     def sql(ctx: SqlContext) -> str:
         return (
-            f"select {row_key(*keys)}, {key_rows(*keys)}, t.* "
+            f"select {row_key(*keys)}, {key_rows(*keys)}, {plain_columns(checks)} "
             f"from {ctx.mart(table)} as t"
         )
 
-    return sql
+    return Frame(table, sql, checks)
 
 
 def _mart_suites() -> tuple[Suite, ...]:
@@ -651,11 +720,10 @@ def _mart_suites() -> tuple[Suite, ...]:
         between("engagement_score_in_bounds", "engagement_score", 0, 100),
     ))  # fmt: skip
     contact_keys = ("location_id", "contact_id")
-    engagement = Frame(
+    engagement = mart_frame(
         "contact_engagement",
-        _mart_sql("contact_engagement", contact_keys),
+        contact_keys,
         (
-            *key_checks(contact_keys),
             between("engagement_score_in_bounds", "engagement_score", 0, 100),
             between("task_completion_rate_in_bounds", "task_completion_rate", 0, 1),
             not_negative("count_tasks"),
@@ -666,11 +734,10 @@ def _mart_suites() -> tuple[Suite, ...]:
             in_range("last_activity_at"),
         ),
     )
-    lifecycle = Frame(
+    lifecycle = mart_frame(
         "contact_lifecycle",
-        _mart_sql("contact_lifecycle", contact_keys),
+        contact_keys,
         (
-            *key_checks(contact_keys),
             in_set("lifecycle_stage_known", "lifecycle_stage", LIFECYCLE_STAGES),
             not_null("lifecycle_stage"),
             not_negative("days_in_stage"),
@@ -678,11 +745,10 @@ def _mart_suites() -> tuple[Suite, ...]:
         ),
     )
     business_keys = ("location_id", "business_id")
-    business = Frame(
+    business = mart_frame(
         "business_engagement",
-        _mart_sql("business_engagement", business_keys),
+        business_keys,
         (
-            *key_checks(business_keys),
             between("avg_engagement_score_in_bounds", "avg_engagement_score", 0, 100),
             not_negative("count_contacts_linked"),
             not_negative("count_contacts_loaded"),
@@ -691,11 +757,10 @@ def _mart_suites() -> tuple[Suite, ...]:
         ),
     )
     daily_keys = ("snapshot_date", "location_id", "lifecycle_stage")
-    daily = Frame(
+    daily = mart_frame(
         "engagement_daily",
-        _mart_sql("engagement_daily", daily_keys),
+        daily_keys,
         (
-            *key_checks(daily_keys),
             in_set("lifecycle_stage_known", "lifecycle_stage", LIFECYCLE_STAGES),
             not_negative("count_contacts"),
             between("avg_engagement_score_in_bounds", "avg_engagement_score", 0, 100),

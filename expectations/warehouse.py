@@ -84,7 +84,9 @@ class Warehouse:
     def _duckdb_frames(self, sql: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
         # A cursor is its own connection to the same database: a caller's open
         # result on `conn` is left alone.
-        result = self.conn.cursor().execute(sql)
+        cursor = self.conn.cursor()
+        cursor.execute("set enable_progress_bar = false")
+        result = cursor.execute(sql)
         vectors = max(1, chunk_rows // 2048)
         first = True
         while True:
