@@ -24,6 +24,8 @@ def schemas():
     try:
         yield conn, raw, analytics
     finally:
+        conn.rollback()
+        conn.autocommit = True
         with conn.cursor() as cursor:
             for schema in (raw, analytics):
                 cursor.execute(f"drop schema if exists {schema} cascade")
