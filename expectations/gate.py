@@ -62,14 +62,14 @@ class Failure:
     values: tuple[str, ...] = ()
     error: str | None = None
 
-    def describe(self) -> str:
+    def describe(self, values: bool = True) -> str:
         """One line: severity, table.expectation, counts, failing values or error."""
         text = f"{self.severity} {self.table}.{self.expectation}"
         if self.error:
             return f"{text}: raised {self.error}"
         if self.unexpected_count is not None:
             text += f": {self.unexpected_count} of {self.element_count} rows failed"
-        if self.values:
+        if values and self.values:
             text += "; e.g. " + "; ".join(self.values)
         return text
 
@@ -105,7 +105,11 @@ class SuiteResult:
             "expectations met"
         )
         if self.failures:
-            text += " | " + " | ".join(f.describe() for f in self.failures)
+            # Failing values only for critical failures: warnings stay one clause.
+            text += " | " + " | ".join(
+                f.describe() if f.severity == CRITICAL else f.describe(values=False)
+                for f in self.failures
+            )
         if self.notes:
             text += " | note: " + "; ".join(self.notes)
         return text

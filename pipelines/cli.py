@@ -21,6 +21,8 @@ from .settings import Settings
 
 logger = logging.getLogger("pipelines")
 
+DEFAULT_DOCS_DIR = "gx_data_docs"
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
@@ -82,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--duckdb", default=runs.DEFAULT_DUCKDB, help="DuckDB file")
     demo.add_argument("--pipelines-dir", default=None, help="dlt working folder")
+    demo.add_argument("--docs-dir", default=DEFAULT_DOCS_DIR, help="Data Docs folder")
     demo.add_argument(
         "--faults",
         default=None,
@@ -116,6 +119,14 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("contact_ids", nargs="+", metavar="CONTACT_ID")
     sync.set_defaults(handler=_sync)
 
+    transform = commands.add_parser("transform", help="build the marts")
+    _destination_arguments(transform, locations=False)
+    transform.set_defaults(handler=_transform_command)
+
+    check = commands.add_parser("check", help="run the data-quality gate")
+    _destination_arguments(check, locations=False)
+    check.set_defaults(handler=_check_command)
+
     auth = commands.add_parser("auth", help="OAuth login and token status")
     auth_commands = auth.add_subparsers(dest="auth_command", required=True)
     login = auth_commands.add_parser("login", help="authorize a location (OAuth)")
@@ -140,8 +151,10 @@ def _configure_logging(verbose: bool) -> None:
         stream=sys.stderr,
     )
     level = logging.DEBUG if verbose else logging.INFO
-    for name in ("sources", "pipelines", "transforms", "expectations"):
+    for name in ("sources", "pipelines", "transforms"):
         logging.getLogger(name).setLevel(level)
+    # The gate's result is printed per suite; its per-frame lines are for -v.
+    logging.getLogger("expectations").setLevel(level if verbose else logging.WARNING)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -169,18 +182,26 @@ def _demo(args: argparse.Namespace) -> int:
         )
         summary = runs.load(pipeline, client, api.location_id)
         client.close()
-    summary.elapsed = time.perf_counter() - started
     _print_summary(summary, f"DuckDB {Path(args.duckdb).resolve()}")
-    return 0
+    totals = {api.location_id: summary.api_total} if summary.api_total else None
+    code = _after_load(pipeline, totals, args.docs_dir)
+    print(f"demo finished in {time.perf_counter() - started:.1f}s")
+    return code
 
 
-def _destination_arguments(parser: argparse.ArgumentParser) -> None:
+def _destination_arguments(
+    parser: argparse.ArgumentParser, locations: bool = True
+) -> None:
     parser.add_argument("--destination", default="duckdb", help="duckdb, postgres …")
     parser.add_argument("--duckdb", default=runs.DEFAULT_DUCKDB, help="DuckDB file")
     parser.add_argument("--pipelines-dir", default=None, help="dlt working folder")
     parser.add_argument(
-        "--location", action="append", default=None, help="limit to a location id"
+        "--docs-dir", default=DEFAULT_DOCS_DIR, help="Great Expectations Data Docs"
     )
+    if locations:
+        parser.add_argument(
+            "--location", action="append", default=None, help="limit to a location"
+        )
 
 
 def _date(text: str) -> datetime:
@@ -195,9 +216,8 @@ def _date(text: str) -> datetime:
 
 def _each_location(args: argparse.Namespace, work) -> int:
     settings = Settings.from_dlt()
-    pipeline = runs.make_pipeline(
-        args.destination, duckdb_path=args.duckdb, pipelines_dir=args.pipelines_dir
-    )
+    pipeline = _pipeline(args)
+    totals = {}
     for location_id in args.location or settings.location_ids:
         client = settings.client(location_id)
         try:
@@ -205,7 +225,56 @@ def _each_location(args: argparse.Namespace, work) -> int:
         finally:
             client.close()
         _print_summary(summary, f"{args.destination}, location {location_id}")
+        if summary.api_total is not None:
+            totals[location_id] = summary.api_total
+    return _after_load(pipeline, totals or None, args.docs_dir)
+
+
+def _pipeline(args: argparse.Namespace):
+    return runs.make_pipeline(
+        args.destination, duckdb_path=args.duckdb, pipelines_dir=args.pipelines_dir
+    )
+
+
+def _after_load(pipeline, api_totals: dict[str, int] | None, docs_dir: str) -> int:
+    """Build the marts, then run the data-quality gate; its verdict is the code."""
+    _transform(pipeline)
+    return _check(pipeline, api_totals, docs_dir)
+
+
+def _transform(pipeline) -> None:
+    from transforms.runner import build_models
+
+    started = time.perf_counter()
+    counts = build_models(pipeline)
+    print(f"built {len(counts)} marts in {time.perf_counter() - started:.1f}s")
+    for table, count in counts.items():
+        print(f"  ghl_analytics.{table:<22} {count:>9,}")
+
+
+def _check(pipeline, api_totals: dict[str, int] | None, docs_dir: str) -> int:
+    from expectations.gate import run_gate_for_pipeline
+
+    result = run_gate_for_pipeline(pipeline, api_totals=api_totals, docs_dir=docs_dir)
+    print(f"data-quality gate: {len(result.suites)} suites in {result.elapsed:.1f}s")
+    for line in result.lines():
+        print(f"  {line}")
+    if result.docs_index:
+        print(f"Data Docs: {result.docs_index}")
+    if not result.ok:
+        for failure in result.critical_failures:
+            print(f"ghl-concord: error: {failure.describe()}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _transform_command(args: argparse.Namespace) -> int:
+    _transform(_pipeline(args))
+    return 0
+
+
+def _check_command(args: argparse.Namespace) -> int:
+    return _check(_pipeline(args), None, args.docs_dir)
 
 
 def _run(args: argparse.Namespace) -> int:

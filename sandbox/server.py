@@ -820,19 +820,20 @@ class _Handler(BaseHTTPRequestHandler):
         answer = self.sandbox.dispatch(
             self.command, parts.path, query, body, headers, identity
         )
-        status = answer.status
-        if answer.fault == "reset":
-            self._reset()
-            status = 0
-        elif answer.fault == "truncated":
-            self._truncated(query, body, headers, parts.path)
-        else:
-            self._send(answer)
+        # Recorded before answering, so that a client never sees its answer
+        # before the record exists.
+        status = 0 if answer.fault == "reset" else answer.status
         self.sandbox.record(
             RequestRecord(
                 self.command, parts.path, query, body, headers, status, answer.fault
             )
         )
+        if answer.fault == "reset":
+            self._reset()
+        elif answer.fault == "truncated":
+            self._truncated(query, body, headers, parts.path)
+        else:
+            self._send(answer)
 
     def _send(self, answer: Response, cut: bool = False) -> None:
         body = answer.body

@@ -202,7 +202,9 @@ def ghl(
                     f"received {sweep.seen} contacts but the API reported a total "
                     f"of {pages.total}; the pages ended early, run again"
                 )
-            journal.api_total = pages.total
+            if not sweep.since and not sweep.until:
+                # Only a pass over every contact can be held against the total.
+                journal.api_total = pages.total
             if sweep.kind == sweeps.BACKFILL and sweep.next_slice():
                 sweeps.save(loc_state, sweep, done=False)
                 continue
