@@ -80,7 +80,7 @@ def test_incremental_run_costs_what_changed(make_sandbox, pipeline):
         f"/locations/{api.location_id}/customFields": 1,
         **{f"/contacts/business/{b}": 1 for b in businesses},
     }
-    search = api.requests[0].body
+    search = next(r.body for r in api.requests if r.path == "/contacts/search")
     assert search["filters"][0]["field"] == "dateUpdated"
     assert parse_instant(search["filters"][0]["value"]["gte"]) == parse_instant(
         cursor
