@@ -478,6 +478,15 @@ class Dataset:
         i = self.contact_index(contact_id)
         return None if i is None else self._base_contact(i)
 
+    def is_live(self, contact_id: str) -> bool:
+        """Whether a contact exists and is not deleted, without building it."""
+        with self._lock:
+            if contact_id in self._deleted:
+                return False
+            if contact_id in self._overlay:
+                return True
+        return self.contact_index(contact_id) is not None
+
     @property
     def total(self) -> int:
         """The number of live contacts (base minus deleted plus created)."""
@@ -646,7 +655,7 @@ class Dataset:
     def tasks_for(self, contact_id: str) -> list[dict[str, Any]] | None:
         """The tasks of a contact, or None if the contact is unknown or deleted."""
         with self._lock:
-            if self.get_contact(contact_id) is None:
+            if not self.is_live(contact_id):
                 return None
             if contact_id in self._tasks:
                 return [self._clean_task(t) for t in self._tasks[contact_id]]
@@ -659,7 +668,7 @@ class Dataset:
     def notes_for(self, contact_id: str) -> list[dict[str, Any]] | None:
         """The notes of a contact, or None if the contact is unknown or deleted."""
         with self._lock:
-            if self.get_contact(contact_id) is None:
+            if not self.is_live(contact_id):
                 return None
             if contact_id in self._notes:
                 return copy.deepcopy(self._notes[contact_id])

@@ -297,7 +297,11 @@ def ghl(
 
     def per_contact(kind: str, fields: dict[str, tuple[str, pa.DataType]]):
         @dlt.transformer(
-            data_from=contact_pages, name=kind, primary_key=KEY, write_disposition=MERGE
+            data_from=contact_pages,
+            name=kind,
+            primary_key=KEY,
+            write_disposition=MERGE,
+            parallelized=True,
         )
         def resource(page: list[dict[str, Any]]) -> Iterator[pa.Table]:
             ids = [c["id"] for c in page]
