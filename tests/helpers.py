@@ -1,6 +1,7 @@
 """Helpers shared by tests: OAuth sessions against the sandbox, table dumps."""
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -64,8 +65,15 @@ def dump_tables(pipeline: dlt.Pipeline) -> dict[str, list[tuple[Any, ...]]]:
             ]
             select = ", ".join(f'"{c}"' for c in sorted(columns))
             rows = sql.execute_sql(f"select {select} from {name}")
-            tables[table] = sorted(rows, key=repr)
+            tables[table] = sorted((tuple(map(_plain, row)) for row in rows), key=repr)
     return tables
+
+
+def _plain(value: Any) -> Any:
+    # Engines return aware timestamps with different tzinfo objects.
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return value
 
 
 def wait_for(predicate: Any, timeout: float = 20.0, step: float = 0.01) -> bool:

@@ -236,7 +236,9 @@ def text_list(contact: dict[str, Any], key: str, inner: str | None = None) -> li
 
 
 def _convert(value: Any, kind: pa.DataType) -> Any:
-    if value is None:
+    # GHL sends "" for a cleared field; it lands as null, the same in every
+    # engine (PostgreSQL's COPY path cannot tell "" from null anyway).
+    if value is None or value == "":
         return None
     if kind == TS:
         return parse_instant(value)
