@@ -82,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the pipeline on a local sandbox")
     demo.add_argument("--contacts", type=int, default=1000)
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--destination", default="duckdb", help="duckdb or postgres")
     demo.add_argument("--duckdb", default=runs.DEFAULT_DUCKDB, help="DuckDB file")
     demo.add_argument("--pipelines-dir", default=None, help="dlt working folder")
     demo.add_argument("--docs-dir", default=DEFAULT_DOCS_DIR, help="Data Docs folder")
@@ -149,6 +150,7 @@ def _configure_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
         stream=sys.stderr,
+        force=True,
     )
     level = logging.DEBUG if verbose else logging.INFO
     for name in ("sources", "pipelines", "transforms"):
@@ -177,12 +179,13 @@ def _demo(args: argparse.Namespace) -> int:
         client = build_client(
             api.base_url, api.location_id, api.token, backoff_base=0.05, timeout=2.0
         )
-        pipeline = runs.make_pipeline(
-            duckdb_path=args.duckdb, pipelines_dir=args.pipelines_dir
-        )
+        pipeline = _pipeline(args)
         summary = runs.load(pipeline, client, api.location_id)
         client.close()
-    _print_summary(summary, f"DuckDB {Path(args.duckdb).resolve()}")
+    where = args.destination
+    if where == "duckdb":
+        where = f"DuckDB {Path(args.duckdb).resolve()}"
+    _print_summary(summary, where)
     totals = {api.location_id: summary.api_total} if summary.api_total else None
     code = _after_load(pipeline, totals, args.docs_dir)
     print(f"demo finished in {time.perf_counter() - started:.1f}s")
