@@ -88,6 +88,7 @@ def _ours(args: dict, workdir: Path) -> dict:
         "requests": summary.requests,
         "retries": summary.retries,
         "rows": summary.rows,
+        "sending": client.last_sent_at - client.first_sent_at,
     }
 
 
@@ -253,17 +254,19 @@ def main() -> int:
                 paced = child("ours", api, tmp / "2", resources=full)
             finally:
                 api.stop()
-            rate = paced["requests"] / paced["wall"]
+            # The rate while requests were being sent: from the first to the last.
+            rate = (paced["requests"] - 1) / paced["sending"]
             print(
                 f"2. same at 100 req/s: {paced['wall']:.1f}s, {paced['requests']:,} "
-                f"requests, {rate:.1f} req/s = {rate / 100:.2f} of the limit, "
-                f"{paced['retries']} retried (goal >= 0.9, none failed)"
+                f"requests over {paced['sending']:.1f}s, {rate:.1f} req/s = "
+                f"{rate / 100:.2f} of the limit, {paced['retries']} retried "
+                "(goal >= 0.9, none failed)"
             )
             lines.append(
-                f"| 2. same, sandbox enforcing 100 req/s | {paced['wall']:.1f} s, "
-                f"{paced['requests']:,} requests, {rate:.1f} req/s, "
-                f"{paced['retries']} retried | **{rate / 100:.2f}** of the limit "
-                "| >= 0.9, no failure |"
+                f"| 2. same, sandbox enforcing 100 req/s | {paced['wall']:.1f} s in "
+                f"all, {paced['requests']:,} requests sent over "
+                f"{paced['sending']:.1f} s, {paced['retries']} answered 429 and "
+                f"retried | **{rate / 100:.2f}** of the limit | >= 0.9, no failure |"
             )
         if "3" not in skip:
             inc = incremental(args.contacts)

@@ -62,14 +62,27 @@ def test_fault_matrix_ends_identical_to_a_clean_run(
     assert summary.rows["contacts"] == CONTACTS
 
 
+def paused_client(api, sleeps):
+    """A client whose waits are recorded and pass at once, on a clock of its own."""
+    now = [1000.0]
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    client = build_client(api.base_url, api.location_id, api.token, sleep=sleep)
+    client.governor._sleep = sleep
+    client.governor._clock = lambda: now[0]
+    return client
+
+
 def test_429_with_retry_after_zero_backs_off_and_succeeds(make_sandbox):
     api = make_sandbox(contacts=5)
     sleeps = []
     path = f"/contacts/{api.data.contact_id(0)}"
     api.script(path, [{"status": 429, "headers": {"Retry-After": "0"}}] * 3)
 
-    client = build_client(api.base_url, api.location_id, api.token, sleep=sleeps.append)
-    client.governor._sleep = sleeps.append
+    client = paused_client(api, sleeps)
 
     assert client.get(path)["contact"]["id"] == api.data.contact_id(0)
     assert [r.status for r in api.requests if r.path == path] == [429, 429, 429, 200]
@@ -90,8 +103,7 @@ def test_burst_429_without_retry_after_waits_the_announced_interval(make_sandbox
     }
     api.script(path, [limited])
 
-    client = build_client(api.base_url, api.location_id, api.token, sleep=sleeps.append)
-    client.governor._sleep = sleeps.append
+    client = paused_client(api, sleeps)
     client.get(path)
 
     assert [r.status for r in api.requests if r.path == path] == [429, 200]

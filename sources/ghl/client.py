@@ -61,6 +61,8 @@ class GHLClient:
         self._rng = rng or random.Random()
         self._sent_lock = threading.Lock()
         self.requests_sent = 0
+        self.first_sent_at = 0.0
+        self.last_sent_at = 0.0
         self.retries = 0
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
@@ -138,8 +140,11 @@ class GHLClient:
         self._http.close()
 
     def _count(self) -> None:
+        now = time.monotonic()
         with self._sent_lock:
             self.requests_sent += 1
+            self.first_sent_at = self.first_sent_at or now
+            self.last_sent_at = now
 
     def _on_rate_limited(
         self, endpoint: str, attempt: int, response: httpx.Response

@@ -18,6 +18,9 @@ from .settings import DEFAULT_BURST_INTERVAL_MS, DEFAULT_BURST_MAX
 
 logger = logging.getLogger(__name__)
 
+# Share of the burst limit the governor uses; sends are spaced evenly within it.
+HEADROOM = 0.97
+
 
 class RateGovernor:
     """Paces requests for one location.
@@ -49,6 +52,7 @@ class RateGovernor:
         self.waited = 0.0
         self._sent: deque[float] = deque()
         self._blocked_until = 0.0
+        self._last = float("-inf")
         self._lock = threading.Lock()
         self._clock = clock
         self._sleep = sleep
@@ -60,17 +64,32 @@ class RateGovernor:
             DailyBudgetExhausted: the daily budget is down to the reserve.
         """
         self.check_daily()
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._blocked_until)
-            while len(self._sent) >= self.burst_max:
-                oldest = self._sent.popleft()
-                start = max(start, oldest + self.interval)
-            self._sent.append(start)
-        wait = start - now
-        if wait > 0:
+        while True:
+            with self._lock:
+                wait = self._take_or_wait(self._clock())
+            if wait <= 0:
+                return
             self.waited += wait
             self._sleep(wait)
+
+    def _take_or_wait(self, now: float) -> float:
+        """Take a slot now and return 0, or return how long to wait for one.
+
+        Slots are stamped with the time they are taken, not planned, and checked
+        again after every wait: a thread that wakes late (the GIL, a busy machine)
+        must not push a bunch of requests into the next window of the server.
+        """
+        limit = max(1, int(self.burst_max * HEADROOM))
+        while self._sent and self._sent[0] <= now - self.interval:
+            self._sent.popleft()
+        ready = max(self._blocked_until, self._last + self.interval / limit)
+        if len(self._sent) >= limit:
+            ready = max(ready, self._sent[0] + self.interval)
+        if ready > now:
+            return ready - now
+        self._sent.append(now)
+        self._last = now
+        return 0.0
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Learn the limits and what is left from a response's headers."""
