@@ -7,7 +7,6 @@ types (see :mod:`sources.ghl.rows`).
 
 import logging
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -86,7 +85,7 @@ def build_client(
         tokens,
         governor,
         timeout=timeout,
-        max_connections=max(2 * max_concurrency, 4),
+        concurrency=max_concurrency,
         **client_options,
     )
 
@@ -156,7 +155,6 @@ def ghl(
             daily_reserve=daily_reserve,
             max_concurrency=max_concurrency,
         )
-    pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="ghl")
     journal = journal if journal is not None else Journal()
     use_task_search = {"on": task_search}
 
@@ -177,7 +175,7 @@ def ghl(
     @dlt.resource(name="contact_pages", selected=False)
     def contact_pages() -> Iterator[list[dict[str, Any]]]:
         if mode == "ids":
-            yield from _pages_by_id(client, pool, contact_ids or [], journal)
+            yield from _pages_by_id(client, contact_ids or [], journal)
             return
         loc_state = sweeps.location_state(dlt.current.source_state(), location_id)
         sweep = start_sweep(loc_state)
@@ -307,7 +305,7 @@ def ghl(
             ids = [c["id"] for c in page]
             records = search_tasks(ids) if kind == "tasks" else None
             if records is None:
-                batches = pool.map(lambda cid: fetch_children(kind, cid), ids)
+                batches = client.map(lambda cid: fetch_children(kind, cid), ids)
                 records = [r for batch in batches for r in batch]
             journal.saw_children(kind, ids, records)
             if records:
@@ -357,7 +355,7 @@ def ghl(
         ids = [b for b in wanted if b not in linked]
         linked.update(ids)
         if ids:
-            yield {"ids": ids, "results": list(pool.map(_business_contacts, ids))}
+            yield {"ids": ids, "results": client.map(_business_contacts, ids)}
 
     def _business_contacts(business_id: str) -> tuple[list[str], int | None]:
         contact_ids: list[str] = []
@@ -449,7 +447,6 @@ def ghl(
 
 def _pages_by_id(
     client: GHLClient,
-    pool: ThreadPoolExecutor,
     contact_ids: Sequence[str],
     journal: Journal,
 ) -> Iterator[list[dict[str, Any]]]:
@@ -463,7 +460,7 @@ def _pages_by_id(
     for start in range(0, len(unique), 100):
         chunk = unique[start : start + 100]
         found = []
-        for contact_id, contact in zip(chunk, pool.map(fetch, chunk), strict=True):
+        for contact_id, contact in zip(chunk, client.map(fetch, chunk), strict=True):
             if contact:
                 found.append(contact)
             else:

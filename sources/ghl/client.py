@@ -11,8 +11,9 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Collection
-from typing import Any
+from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import httpx
 
@@ -23,6 +24,8 @@ from .governor import RateGovernor
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+R = TypeVar("R")
 _TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 
@@ -35,7 +38,8 @@ class GHLClient:
         governor: the location's rate governor.
         timeout: read timeout in seconds.
         max_attempts: tries per request before giving up on transient faults.
-        max_connections: size of the keep-alive pool.
+        concurrency: requests in flight at once through :meth:`map` (the
+            keep-alive pool holds twice as many connections).
         backoff_base: first backoff wait in seconds; it doubles per attempt.
         sleep: sleep function, replaceable in tests.
         rng: random source for backoff jitter.
@@ -48,7 +52,7 @@ class GHLClient:
         governor: RateGovernor,
         timeout: float = settings.READ_TIMEOUT,
         max_attempts: int = settings.MAX_ATTEMPTS,
-        max_connections: int = 16,
+        concurrency: int = 8,
         backoff_base: float = settings.BACKOFF_BASE,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
@@ -70,10 +74,11 @@ class GHLClient:
             headers={"Version": settings.API_VERSION, "Accept": "application/json"},
             timeout=httpx.Timeout(timeout, connect=settings.CONNECT_TIMEOUT),
             limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=max_connections,
+                max_connections=2 * concurrency,
+                max_keepalive_connections=2 * concurrency,
             ),
         )
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="ghl")
 
     def get(self, path: str, params: dict[str, Any] | None = None, **kw: Any) -> Any:
         """GET ``path`` and return the decoded JSON body."""
@@ -135,8 +140,13 @@ class GHLClient:
                 continue
             raise ApiError(endpoint, status, _message(response))
 
+    def map(self, call: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        """``call`` on every item, ``concurrency`` at a time, results in order."""
+        return list(self._pool.map(call, items))
+
     def close(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pool and the worker threads."""
+        self._pool.shutdown(wait=True)
         self._http.close()
 
     def _count(self) -> None:
