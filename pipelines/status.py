@@ -74,7 +74,7 @@ def render(status: Status) -> list[str]:
                 f"  last run:      {_time(run.finished_at)} ({run.kind}, "
                 f"{run.requests:,} requests, {run.elapsed_seconds:.1f}s)"
             )
-            lines.append(f"  rows:          {loaded or 'none'}")
+            lines.append(f"  table rows:    {loaded or 'none'}")
         lines.append(f"  cursor:        {loc.cursor or 'none (next run reads all)'}")
         budget = (
             "unknown" if loc.daily_remaining is None else f"{loc.daily_remaining:,}"
@@ -106,8 +106,11 @@ def _queue_depth(state_dir: str | Path) -> dict[str, int]:
 
 def _cursors(pipeline: dlt.Pipeline) -> dict[str, str]:
     state = pipeline.state.get("sources", {}).get("ghl", {})
-    return {
-        location_id: saved["contacts_cursor"]
-        for location_id, saved in state.get("locations", {}).items()
-        if saved.get("contacts_cursor")
-    }
+    cursors = {}
+    for location_id, saved in state.get("locations", {}).items():
+        cursor = saved.get("contacts_cursor")
+        if isinstance(cursor, datetime):
+            cursor = cursor.isoformat()
+        if cursor:
+            cursors[location_id] = str(cursor)
+    return cursors
