@@ -68,6 +68,9 @@ class EventQueue:
         self.path = Path(state_dir) / QUEUE_FILE
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._group = threading.Condition()
+        self._waiting: list[_Put] = []
+        self._writing = False
         self._db = sqlite3.connect(
             self.path, timeout=30, isolation_level=None, check_same_thread=False
         )
@@ -80,25 +83,63 @@ class EventQueue:
             self._db.close()
 
     def put(self, event: WebhookEvent) -> bool:
-        """Store an event durably; False when its ``webhook_id`` was seen before."""
-        with self._lock:
-            try:
-                self._db.execute(
-                    "insert into events (webhook_id, location_id, type, contact_id,"
-                    " object_id, event_at, received_at) values (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        event.webhook_id,
-                        event.location_id,
-                        event.type,
-                        event.contact_id,
-                        event.object_id,
-                        event.timestamp.isoformat(),
-                        _now().isoformat(),
-                    ),
-                )
-            except sqlite3.IntegrityError:
-                return False
-        return True
+        """Store an event durably; False when its ``webhook_id`` was seen before.
+
+        Concurrent callers share one transaction (group commit): the first one
+        in writes every event queued by then and wakes the others, so a burst
+        costs one disk sync per group instead of one per event.
+        """
+        waiting = _Put(event)
+        with self._group:
+            self._waiting.append(waiting)
+            while not waiting.done and self._writing:
+                self._group.wait()
+            if waiting.done:
+                return waiting.stored
+            self._writing = True
+            group, self._waiting = self._waiting, []
+        try:
+            self._write(group)
+        finally:
+            with self._group:
+                self._writing = False
+                self._group.notify_all()
+        if waiting.error is not None:
+            raise waiting.error
+        return waiting.stored
+
+    def _write(self, group: list[_Put]) -> None:
+        received = _now().isoformat()
+        try:
+            with self._lock:
+                self._db.execute("begin immediate")
+                try:
+                    for item in group:
+                        event = item.event
+                        cursor = self._db.execute(
+                            "insert or ignore into events (webhook_id, location_id,"
+                            " type, contact_id, object_id, event_at, received_at)"
+                            " values (?, ?, ?, ?, ?, ?, ?)",
+                            (
+                                event.webhook_id,
+                                event.location_id,
+                                event.type,
+                                event.contact_id,
+                                event.object_id,
+                                event.timestamp.isoformat(),
+                                received,
+                            ),
+                        )
+                        item.stored = cursor.rowcount == 1
+                    self._db.execute("commit")
+                except BaseException:
+                    self._db.execute("rollback")
+                    raise
+        except Exception as error:
+            for item in group:
+                item.stored, item.error = False, error
+        for item in group:
+            item.done = True
 
     def depth(self) -> dict[str, int]:
         """Unprocessed events per location."""
@@ -179,6 +220,14 @@ class EventQueue:
             except BaseException:
                 self._db.execute("rollback")
                 raise
+
+
+@dataclass
+class _Put:
+    event: WebhookEvent
+    stored: bool = False
+    done: bool = False
+    error: Exception | None = None
 
 
 def _now() -> datetime:

@@ -174,6 +174,9 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     # A slow or stalled sender cannot hold a thread for long.
     timeout = 10
+    # Headers and body go out in two writes; with Nagle's algorithm the body
+    # waits for the client's delayed ACK (about 40 ms) on a kept-alive connection.
+    disable_nagle_algorithm = True
 
     def do_POST(self) -> None:
         receiver = self.receiver
