@@ -11,7 +11,7 @@ import sys
 import threading
 
 import pytest
-from conftest import client_for
+from conftest import client_for, query
 from helpers import dump_tables, wait_for
 
 from pipelines import runs
@@ -128,11 +128,10 @@ def test_events_queued_when_the_receiver_is_killed_are_processed_after_restart(
     queue.close()
 
     names = dict(
-        pipeline.sql_client()
-        .__enter__()
-        .execute_sql(
-            "select id, first_name from ghl_raw.contacts where id in (%s, %s, %s)",
-            *changed,
+        query(
+            pipeline,
+            "select id, first_name from {raw}.contacts "
+            f"where id in ('{changed[0]}', '{changed[1]}', '{changed[2]}')",
         )
     )
     assert names == {changed[0]: "Kept 0", changed[1]: "Kept 1", changed[2]: "Kept 2"}
