@@ -17,6 +17,8 @@ from sources.ghl.errors import GHLError
 from sources.ghl.tokens import TokenStore
 
 from . import auth, runs
+from .history import DEFAULT_STATE_DIR, RunHistory
+from .lock import DEFAULT_TIMEOUT, destination_lock, lock_path
 from .settings import Settings
 
 logger = logging.getLogger("pipelines")
@@ -120,6 +122,25 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("contact_ids", nargs="+", metavar="CONTACT_ID")
     sync.set_defaults(handler=_sync)
 
+    serve = commands.add_parser(
+        "serve", help="receive GHL webhooks and sync the contacts they name"
+    )
+    _destination_arguments(serve, locations=False)
+    serve.add_argument("--port", type=int, default=8787, help="port on 127.0.0.1")
+    serve.add_argument(
+        "--batch-contacts", type=int, default=100, help="contacts per worker batch"
+    )
+    serve.set_defaults(handler=_serve)
+
+    status = commands.add_parser(
+        "status", help="last runs, cursors, budgets, queue depth, gate verdict"
+    )
+    status.add_argument("--destination", default="duckdb", help="duckdb, postgres …")
+    status.add_argument("--duckdb", default=runs.DEFAULT_DUCKDB, help="DuckDB file")
+    status.add_argument("--pipelines-dir", default=None, help="dlt working folder")
+    _state_argument(status)
+    status.set_defaults(handler=_status)
+
     transform = commands.add_parser("transform", help="build the marts")
     _destination_arguments(transform, locations=False)
     transform.set_defaults(handler=_transform_command)
@@ -205,6 +226,26 @@ def _destination_arguments(
         parser.add_argument(
             "--location", action="append", default=None, help="limit to a location"
         )
+    _state_argument(parser)
+    parser.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help="seconds to wait for a run that holds the destination (default 600)",
+    )
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="exit at once (code 75) when another run holds the destination",
+    )
+
+
+def _state_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        default=DEFAULT_STATE_DIR,
+        help="run history and webhook queue (default .ghl_concord)",
+    )
 
 
 def _date(text: str) -> datetime:
@@ -217,20 +258,32 @@ def _date(text: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _each_location(args: argparse.Namespace, work) -> int:
+def _each_location(args: argparse.Namespace, work, kind: str) -> int:
     settings = Settings.from_dlt()
     pipeline = _pipeline(args)
+    history = RunHistory(args.state_dir)
     totals = {}
-    for location_id in args.location or settings.location_ids:
-        client = settings.client(location_id)
-        try:
-            summary = work(pipeline, client, location_id, settings)
-        finally:
-            client.close()
-        _print_summary(summary, f"{args.destination}, location {location_id}")
-        if summary.api_total is not None:
-            totals[location_id] = summary.api_total
-    return _after_load(pipeline, totals or None, args.docs_dir)
+    # The load, the marts and the gate form one locked run: DuckDB has one
+    # writer process, and the gate must read what this run wrote.
+    with _locked(args):
+        for location_id in args.location or settings.location_ids:
+            client = settings.client(location_id)
+            try:
+                summary = work(pipeline, client, location_id, settings)
+                history.record_run(
+                    location_id,
+                    kind,
+                    summary.rows,
+                    summary.elapsed,
+                    summary.requests,
+                    client.governor.daily_remaining,
+                )
+            finally:
+                client.close()
+            _print_summary(summary, f"{args.destination}, location {location_id}")
+            if summary.api_total is not None:
+                totals[location_id] = summary.api_total
+        return _after_load(pipeline, totals or None, args.docs_dir, history)
 
 
 def _pipeline(args: argparse.Namespace):
@@ -239,10 +292,27 @@ def _pipeline(args: argparse.Namespace):
     )
 
 
-def _after_load(pipeline, api_totals: dict[str, int] | None, docs_dir: str) -> int:
+def _lock_path(args: argparse.Namespace) -> Path:
+    return lock_path(
+        args.destination, args.duckdb, args.pipelines_dir, runs.PIPELINE_NAME
+    )
+
+
+def _locked(args: argparse.Namespace):
+    return destination_lock(
+        _lock_path(args), wait=not args.no_wait, timeout=args.lock_timeout
+    )
+
+
+def _after_load(
+    pipeline,
+    api_totals: dict[str, int] | None,
+    docs_dir: str,
+    history: RunHistory | None = None,
+) -> int:
     """Build the marts, then run the data-quality gate; its verdict is the code."""
     _transform(pipeline)
-    return _check(pipeline, api_totals, docs_dir)
+    return _check(pipeline, api_totals, docs_dir, history)
 
 
 def _transform(pipeline) -> None:
@@ -255,10 +325,19 @@ def _transform(pipeline) -> None:
         print(f"  ghl_analytics.{table:<22} {count:>9,}")
 
 
-def _check(pipeline, api_totals: dict[str, int] | None, docs_dir: str) -> int:
+def _check(
+    pipeline,
+    api_totals: dict[str, int] | None,
+    docs_dir: str,
+    history: RunHistory | None = None,
+) -> int:
     from expectations.gate import run_gate_for_pipeline
 
     result = run_gate_for_pipeline(pipeline, api_totals=api_totals, docs_dir=docs_dir)
+    if history is not None:
+        history.record_gate(
+            result.ok, len(result.critical_failures), "; ".join(result.lines())
+        )
     print(f"data-quality gate: {len(result.suites)} suites in {result.elapsed:.1f}s")
     for line in result.lines():
         print(f"  {line}")
@@ -272,12 +351,15 @@ def _check(pipeline, api_totals: dict[str, int] | None, docs_dir: str) -> int:
 
 
 def _transform_command(args: argparse.Namespace) -> int:
-    _transform(_pipeline(args))
+    with _locked(args):
+        _transform(_pipeline(args))
     return 0
 
 
 def _check_command(args: argparse.Namespace) -> int:
-    return _check(_pipeline(args), None, args.docs_dir)
+    # The gate opens the DuckDB file for writing too: it waits for a running load.
+    with _locked(args):
+        return _check(_pipeline(args), None, args.docs_dir, RunHistory(args.state_dir))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -295,7 +377,7 @@ def _run(args: argparse.Namespace) -> int:
             summary.extra["contacts found deleted"] = gone
         return summary
 
-    return _each_location(args, work)
+    return _each_location(args, work, "full" if args.full_refresh else "incremental")
 
 
 def _backfill(args: argparse.Namespace) -> int:
@@ -316,7 +398,7 @@ def _backfill(args: argparse.Namespace) -> int:
             max_concurrency=settings.max_concurrency,
         )
 
-    return _each_location(args, work)
+    return _each_location(args, work, "backfill")
 
 
 def _sync(args: argparse.Namespace) -> int:
@@ -331,7 +413,22 @@ def _sync(args: argparse.Namespace) -> int:
             max_concurrency=settings.max_concurrency,
         )
 
-    return _each_location(args, work)
+    return _each_location(args, work, "sync")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    return serve(args, _pipeline(args), _lock_path(args))
+
+
+def _status(args: argparse.Namespace) -> int:
+    from .status import collect, render
+
+    settings = Settings.from_dlt(need_location=False)
+    for line in render(collect(_pipeline(args), args.state_dir, settings.location_ids)):
+        print(line)
+    return 0
 
 
 def _auth_login(args: argparse.Namespace) -> int:
