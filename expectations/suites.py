@@ -24,6 +24,7 @@ from typing import Any
 import great_expectations.expectations as gxe
 
 from expectations.warehouse import quote
+from transforms.contract import RAW_TABLES
 
 RAW = "raw"
 MART = "mart"
@@ -35,62 +36,10 @@ DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
 LIFECYCLE_STAGES = ("new", "engaged", "active", "dormant", "deleted")
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
-TEXT = "text"
-BOOL = "boolean"
-TS = "timestamp with time zone"
-BIGINT = "bigint"
-
-# The raw contract of docs/architecture.md: columns the source may leave out (dlt
-# creates a column only once a non-null value arrives) are read as typed nulls.
-# TODO(ghl-concord): share transforms.contract.RAW_TABLES once both branches merge.
-RAW_COLUMNS: dict[str, dict[str, str]] = {
-    "contacts": {
-        "id": TEXT, "location_id": TEXT, "first_name": TEXT, "last_name": TEXT,
-        "contact_name": TEXT, "email": TEXT, "phone": TEXT, "company_name": TEXT,
-        "business_name": TEXT, "business_id": TEXT, "assigned_to": TEXT,
-        "source": TEXT, "type": TEXT, "dnd": BOOL, "timezone": TEXT,
-        "website": TEXT, "address": TEXT, "city": TEXT, "state": TEXT,
-        "country": TEXT, "postal_code": TEXT, "date_of_birth": TEXT,
-        "date_added": TS, "date_updated": TS, "is_deleted": BOOL, "deleted_at": TS,
-        "_dlt_load_id": TEXT,
-    },
-    "contact_tags": {
-        "location_id": TEXT, "contact_id": TEXT, "tag": TEXT,
-        "_replace_marker": BOOL,
-    },
-    "contact_custom_fields": {
-        "location_id": TEXT, "contact_id": TEXT, "field_id": TEXT,
-        "value_text": TEXT, "_replace_marker": BOOL,
-    },
-    "contact_additional_emails": {
-        "location_id": TEXT, "contact_id": TEXT, "email": TEXT,
-        "_replace_marker": BOOL,
-    },
-    "tasks": {
-        "id": TEXT, "location_id": TEXT, "contact_id": TEXT, "due_date": TS,
-        "completed": BOOL, "is_deleted": BOOL, "deleted_at": TS,
-    },
-    "notes": {
-        "id": TEXT, "location_id": TEXT, "contact_id": TEXT, "user_id": TEXT,
-        "date_added": TS, "is_deleted": BOOL, "deleted_at": TS,
-    },
-    "businesses": {
-        "id": TEXT, "location_id": TEXT, "name": TEXT, "created_at": TS,
-        "updated_at": TS,
-    },
-    "business_contacts": {
-        "location_id": TEXT, "business_id": TEXT, "contact_id": TEXT,
-        "_replace_marker": BOOL,
-    },
-    "business_contact_counts": {
-        "location_id": TEXT, "business_id": TEXT, "api_contact_count": BIGINT,
-        "fetched_at": TS,
-    },
-    "custom_fields": {
-        "id": TEXT, "location_id": TEXT, "name": TEXT, "field_key": TEXT,
-        "data_type": TEXT, "position": BIGINT,
-    },
-}  # fmt: skip
+# The raw contract of docs/architecture.md, shared with the transforms: columns
+# the source may leave out (dlt creates a column only once a non-null value
+# arrives) are read as typed nulls.
+RAW_COLUMNS = RAW_TABLES
 
 
 @dataclass(frozen=True)
