@@ -12,7 +12,9 @@ import httpx
 from pipelines import auth, runs
 from sources.ghl.tokens import OAuthTokens, TokenStore
 
-DLT_COLUMNS = ("_dlt_load_id", "_dlt_id")
+# Columns that differ between two runs of the same data: dlt's load ids and the
+# time a business count was read.
+DLT_COLUMNS = ("_dlt_load_id", "_dlt_id", "fetched_at")
 
 
 def login(api: Any, token_dir: Path, scopes: list[str] | None = None) -> TokenStore:

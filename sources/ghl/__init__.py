@@ -7,7 +7,7 @@ types (see :mod:`sources.ghl.rows`).
 
 import logging
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dlt
@@ -410,12 +410,14 @@ def ghl(
                 "location_id": [location_id] * len(counts),
                 "business_id": links["ids"],
                 "api_contact_count": counts,
+                "fetched_at": [datetime.now(UTC)] * len(counts),
             },
             schema=pa.schema(
                 [
                     pa.field("location_id", rows.TEXT, nullable=False),
                     pa.field("business_id", rows.TEXT, nullable=False),
                     pa.field("api_contact_count", pa.int64()),
+                    pa.field("fetched_at", rows.TS),
                 ]
             ),
         )
