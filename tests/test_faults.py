@@ -76,7 +76,7 @@ def paused_client(api, sleeps):
     return client
 
 
-def test_429_with_retry_after_zero_backs_off_and_succeeds(make_sandbox):
+def test_429_with_retry_after_zero_backs_off_and_succeeds(make_sandbox, caplog):
     api = make_sandbox(contacts=5)
     sleeps = []
     path = f"/contacts/{api.data.contact_id(0)}"
@@ -87,6 +87,13 @@ def test_429_with_retry_after_zero_backs_off_and_succeeds(make_sandbox):
     assert client.get(path)["contact"]["id"] == api.data.contact_id(0)
     assert [r.status for r in api.requests if r.path == path] == [429, 429, 429, 200]
     assert len(sleeps) == 3 and all(wait > 0 for wait in sleeps)
+    retries = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert [r.getMessage().split(" (")[1].split(",")[0] for r in retries] == [
+        "attempt 1 of 8",
+        "attempt 2 of 8",
+        "attempt 3 of 8",
+    ]
+    assert all("waiting" in r.getMessage() for r in retries)
 
 
 def test_burst_429_without_retry_after_waits_the_announced_interval(make_sandbox):

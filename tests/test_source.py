@@ -49,6 +49,13 @@ def test_full_load_lands_every_record_once(make_sandbox, pipeline):
     assert "searchAfter" not in searches[0].body
     assert all("page" not in r.body for r in searches)
     assert all(r.headers.get("version") == "2021-07-28" for r in api.requests)
+    # Read-only: the only POSTs are the two search endpoints.
+    writes = {
+        r.path
+        for r in api.requests
+        if r.method != "GET" and not r.path.endswith("/search")
+    }
+    assert writes == set()
 
 
 def test_values_match_what_the_api_served(make_sandbox, pipeline):
