@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sources.ghl.errors import GHLError
+from sources.ghl.errors import ConfigurationError, GHLError
 from sources.ghl.tokens import TokenStore
 
 from . import auth, runs
@@ -24,6 +24,9 @@ from .settings import Settings
 logger = logging.getLogger("pipelines")
 
 DEFAULT_DOCS_DIR = "gx_data_docs"
+# Exit code of a run whose data-quality gate failed a critical check (2 is
+# argparse's usage error).
+GATE_FAILED = 3
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,17 +37,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args) or 0
     except KeyboardInterrupt:
-        print(
-            "ghl-concord: interrupted; state is saved, run again to resume",
-            file=sys.stderr,
-        )
-        return 130
+        return _interrupted()
     except Exception as exc:
         root = root_cause(exc)
+        if isinstance(root, KeyboardInterrupt):
+            # dlt wraps an interrupt that lands inside a pipeline step.
+            return _interrupted()
         if args.verbose:
             logger.exception("run failed")
         print(f"ghl-concord: error: {_describe(root)}", file=sys.stderr)
         return getattr(root, "exit_code", 1)
+
+
+def _interrupted() -> int:
+    print("ghl-concord: interrupted; run again to resume", file=sys.stderr)
+    return 130
 
 
 def root_cause(exc: BaseException) -> BaseException:
@@ -114,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     _destination_arguments(backfill)
     backfill.add_argument("--since", required=True, type=_date, help="YYYY-MM-DD")
     backfill.add_argument("--until", type=_date, default=None, help="default: now")
-    backfill.add_argument("--slice-days", type=int, default=30)
+    backfill.add_argument("--slice-days", type=_positive, default=30)
     backfill.set_defaults(handler=_backfill)
 
     sync = commands.add_parser("sync", help="fetch these contacts, tasks and notes")
@@ -207,7 +214,9 @@ def _demo(args: argparse.Namespace) -> int:
     if where == "duckdb":
         where = f"DuckDB {Path(args.duckdb).resolve()}"
     _print_summary(summary, where)
-    totals = {api.location_id: summary.api_total} if summary.api_total else None
+    totals = None
+    if summary.api_total is not None:
+        totals = {api.location_id: summary.api_total}
     code = _after_load(pipeline, totals, args.docs_dir)
     print(f"demo finished in {time.perf_counter() - started:.1f}s")
     return code
@@ -246,6 +255,16 @@ def _state_argument(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_STATE_DIR,
         help="run history and webhook queue (default .ghl_concord)",
     )
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above 0")
+    return value
 
 
 def _date(text: str) -> datetime:
@@ -346,7 +365,7 @@ def _check(
     if not result.ok:
         for failure in result.critical_failures:
             print(f"ghl-concord: error: {failure.describe()}", file=sys.stderr)
-        return 2
+        return GATE_FAILED
     return 0
 
 
@@ -373,7 +392,9 @@ def _run(args: argparse.Namespace) -> int:
             lookback_minutes=settings.lookback_minutes,
         )
         if args.reconcile:
+            sent = client.requests_sent
             gone = runs.reconcile(pipeline, client, location_id)
+            summary.requests += client.requests_sent - sent
             summary.extra["contacts found deleted"] = gone
         return summary
 
@@ -383,7 +404,9 @@ def _run(args: argparse.Namespace) -> int:
 def _backfill(args: argparse.Namespace) -> int:
     until = args.until or datetime.now(UTC)
     if until <= args.since:
-        raise SystemExit("ghl-concord: error: --until must be after --since")
+        raise ConfigurationError(
+            f"--until {until.date()} is not after --since {args.since.date()}"
+        )
 
     def work(pipeline, client, location_id, settings):
         return runs.load(

@@ -171,18 +171,29 @@ def mark_deleted(pipeline: dlt.Pipeline, location_id: str, journal: Journal) -> 
     """
     now = datetime.now(UTC)
     flagged = 0
+    if not pipeline.schemas:
+        return 0
+    # A table that no load created yet has nothing to flag.
+    loaded = set(pipeline.default_schema.data_table_names())
+    for contact_id in journal.gone_contacts:
+        logger.warning(
+            "contact %s of location %s is not found in GHL: flagged deleted if loaded",
+            contact_id,
+            location_id,
+        )
     with pipeline.sql_client() as sql:
-        contacts = sql.make_qualified_table_name("contacts")
         for chunk in _chunks(journal.gone_contacts):
-            flagged += _flag(sql, contacts, "id", location_id, chunk, now)
-            for kind in ("tasks", "notes"):
-                table = sql.make_qualified_table_name(kind)
-                flagged += _flag(sql, table, "contact_id", location_id, chunk, now)
+            for table, column in (
+                ("contacts", "id"),
+                ("tasks", "contact_id"),
+                ("notes", "contact_id"),
+            ):
+                if table in loaded:
+                    name = sql.make_qualified_table_name(table)
+                    flagged += _flag(sql, name, column, location_id, chunk, now)
 
         for kind, seen in journal.children.items():
-            if not seen or len(seen) > MAX_CHILD_DIFF_CONTACTS:
-                continue
-            if kind not in pipeline.default_schema.tables:
+            if not seen or len(seen) > MAX_CHILD_DIFF_CONTACTS or kind not in loaded:
                 continue
             table = sql.make_qualified_table_name(kind)
             gone = []

@@ -42,9 +42,9 @@ class Settings:
             base_url=config.get("sources.ghl.base_url", str) or DEFAULT_BASE_URL,
             location_id=config.get("sources.ghl.location_id", str) or "",
             location_ids=list(config.get("sources.ghl.location_ids", list) or []),
-            max_concurrency=int(config.get("sources.ghl.max_concurrency", int) or 8),
-            daily_reserve=int(config.get("sources.ghl.daily_reserve", int) or 0),
-            lookback_minutes=int(config.get("sources.ghl.lookback_minutes", int) or 10),
+            max_concurrency=_number(config, "max_concurrency", cls.max_concurrency),
+            daily_reserve=_number(config, "daily_reserve", cls.daily_reserve),
+            lookback_minutes=_number(config, "lookback_minutes", cls.lookback_minutes),
             token_dir=config.get("sources.ghl.oauth.token_dir", str)
             or auth.DEFAULT_TOKEN_DIR,
             authorize_url=config.get("sources.ghl.oauth.authorize_url", str)
@@ -93,6 +93,25 @@ class OAuthApp(BaseConfiguration):
 
     client_id: str | None = None
     client_secret: TSecretStrValue | None = None
+
+
+def _number(config: object, key: str, default: int) -> int:
+    """``sources.ghl.<key>`` as an int; 0 is a value, only absence is default."""
+    value = config.get(f"sources.ghl.{key}", int)  # type: ignore[attr-defined]
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"sources.ghl.{key} is {value!r}; it must be a whole number"
+        ) from None
+    least = 1 if key == "max_concurrency" else 0
+    if number < least:
+        raise ConfigurationError(
+            f"sources.ghl.{key} is {number}; it must be {least} or more"
+        )
+    return number
 
 
 def _token() -> str:

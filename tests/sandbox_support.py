@@ -32,7 +32,13 @@ def spec_dir() -> Path:
     beside = Path(__file__).resolve().parents[2] / "shared" / "ghl-openapi"
     if beside.is_dir():
         return beside
-    return Path(os.environ["GHL_OPENAPI_DIR"])
+    configured = os.environ.get("GHL_OPENAPI_DIR")
+    if not configured:
+        raise FileNotFoundError(
+            f"GHL's OpenAPI specs are not at {beside}: clone the project beside "
+            "shared/ or set GHL_OPENAPI_DIR to the ghl-openapi folder"
+        )
+    return Path(configured)
 
 
 # Deviations of real GHL (and of the sandbox outside spec_strict) from the published

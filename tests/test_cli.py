@@ -8,11 +8,11 @@ import pytest
 from pipelines.cli import main
 
 
-def demo_args(tmp_path, *extra):
+def demo_args(tmp_path, *extra, contacts="120"):
     return [
         "demo",
         "--contacts",
-        "120",
+        contacts,
         "--duckdb",
         str(tmp_path / "demo.duckdb"),
         "--pipelines-dir",
@@ -57,7 +57,7 @@ def test_check_fails_on_a_duplicate_key_and_names_it(tmp_path, capsys):
     )
 
     captured = capsys.readouterr()
-    assert code == 2
+    assert code == 3
     assert "  contacts: FAILED" in captured.out
     errors = [e for e in captured.err.splitlines() if "ghl-concord: error:" in e]
     assert errors == [
@@ -71,3 +71,21 @@ def test_bad_faults_option_is_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as stopped:
         main(demo_args(tmp_path, "--faults", "500:lots"))
     assert "--faults part '500:lots' is not KIND:RATE" in str(stopped.value)
+
+
+def test_a_location_without_contacts_passes_the_gate(tmp_path, capsys):
+    assert main(demo_args(tmp_path, contacts="0")) == 0
+
+    out = capsys.readouterr().out
+    assert re.search(r"^  contacts +0$", out, re.M)
+    assert "  concord_contacts: passed" in out
+    assert "FAILED" not in out
+
+
+@pytest.mark.parametrize("days", ["0", "-1", "x"])
+def test_backfill_refuses_a_slice_that_is_not_positive(days, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["backfill", "--since", "2024-01-01", "--slice-days", days])
+
+    assert stopped.value.code == 2
+    assert f"{days!r} is not a whole number above 0" in capsys.readouterr().err

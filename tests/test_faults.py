@@ -159,3 +159,17 @@ def test_daily_budget_stops_cleanly_and_the_next_run_resumes(
     # The second run did not read again the contact pages that the first loaded.
     searches = [r for r in api.requests if r.path == "/contacts/search"]
     assert "searchAfter" in searches[0].body
+
+
+def test_a_retry_after_of_hours_stops_the_run_for_later(make_sandbox):
+    api = make_sandbox(contacts=5)
+    path = f"/contacts/{api.data.contact_id(0)}"
+    api.script(path, [{"status": 429, "headers": {"Retry-After": "90000"}}])
+    sleeps = []
+    client = paused_client(api, sleeps)
+
+    with pytest.raises(DailyBudgetExhausted, match="asking to wait 90000s"):
+        client.get(path)
+
+    assert sleeps == []
+    assert DailyBudgetExhausted.exit_code == 75

@@ -368,3 +368,24 @@ def test_cursor_comparison_is_by_instant():
         datetime(2024, 11, 1, 5, tzinfo=UTC)
     )
     assert sweeps.later(new_york, parse_instant(utc)) == new_york
+
+
+def test_sync_of_an_unknown_contact_on_a_new_dataset_is_a_warning(
+    make_sandbox, pipeline, caplog
+):
+    api = make_sandbox(contacts=5)
+
+    summary = load(
+        pipeline,
+        api,
+        mode="ids",
+        contact_ids=["no-such-contact"],
+        resources=list(runs.CONTACT_RESOURCES),
+    )
+
+    assert summary.rows.get("contacts", 0) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert (
+        f"contact no-such-contact of location {api.location_id} is not found in "
+        "GHL: flagged deleted if loaded"
+    ) in warnings

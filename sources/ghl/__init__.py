@@ -206,6 +206,10 @@ def ghl(
             if sweep.kind == sweeps.BACKFILL and sweep.next_slice():
                 sweeps.save(loc_state, sweep, done=False)
                 continue
+            if sweep.pages == 0 and not loc_state.get("contacts_cursor"):
+                # A location without contacts still gets its (empty) tables, so
+                # that the marts and the gate have something to read.
+                yield []
             sweeps.save(loc_state, sweep, done=True)
             return
 

@@ -19,7 +19,13 @@ import httpx
 
 from . import settings
 from .auth import BearerAuth, TokenProvider, sent_token
-from .errors import ApiError, MissingScope, ReauthorizationNeeded, RetriesExhausted
+from .errors import (
+    ApiError,
+    DailyBudgetExhausted,
+    MissingScope,
+    ReauthorizationNeeded,
+    RetriesExhausted,
+)
 from .governor import RateGovernor
 
 logger = logging.getLogger(__name__)
@@ -162,6 +168,12 @@ class GHLClient:
         # GHL sometimes omits Retry-After or sends 0 (R06, R20): then wait out the
         # burst interval it announces, or back off exponentially.
         retry_after = _float_header(response.headers, "retry-after")
+        if retry_after and retry_after > settings.MAX_RETRY_AFTER:
+            # A wait of hours is the daily limit speaking: stop and resume later.
+            raise DailyBudgetExhausted(
+                f"{endpoint} answered 429 asking to wait {retry_after:.0f}s; state "
+                "is saved, resume later"
+            )
         if retry_after and retry_after > 0:
             wait = retry_after
         elif response.headers.get("x-ratelimit-remaining") == "0":

@@ -43,3 +43,5 @@ READ_TIMEOUT = 30.0
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
+# A 429 that asks for a longer wait than this stops the run (exit 75) instead.
+MAX_RETRY_AFTER = 600.0
