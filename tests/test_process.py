@@ -159,3 +159,44 @@ def test_configuration_errors_are_one_line(tmp_path):
         "ghl-concord: error: no location: set sources.ghl.location_id (or "
         "location_ids) in .dlt/config.toml or SOURCES__GHL__LOCATION_ID"
     ]
+
+
+def test_backfill_killed_mid_way_resumes_after_its_last_page(make_sandbox, tmp_path):
+    api = make_sandbox(contacts=CONTACTS, seed=33)
+    args = (
+        "backfill",
+        "--since",
+        "2020-01-01",
+        "--until",
+        "2030-01-01",
+        "--duckdb",
+        str(tmp_path / "ghl.duckdb"),
+        "--pipelines-dir",
+        str(tmp_path / "dlt"),
+    )
+    proc = start(api, tmp_path, *args)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
+    assert wait_for(lambda: any("contacts page 2" in line for line in lines), 60)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    searches_before = len([r for r in api.requests if r.path == "/contacts/search"])
+
+    rerun = start(api, tmp_path, *args)
+    _, err = rerun.communicate(timeout=180)
+    assert rerun.returncode == 0, err
+
+    pipeline = runs.make_pipeline(
+        duckdb_path=tmp_path / "ghl.duckdb", pipelines_dir=tmp_path / "dlt"
+    )
+    tables = dump_tables(pipeline)
+    assert len(tables["contacts"]) == CONTACTS
+    assert len({row for row in tables["contacts"]}) == CONTACTS
+    state = pipeline.state["sources"]["ghl"]["locations"][api.location_id]
+    assert "backfill" not in state and "contacts_cursor" not in state
+    # The rerun did not start the range again: its first search carried a cursor.
+    rerun_searches = [r for r in api.requests if r.path == "/contacts/search"][
+        searches_before:
+    ]
+    assert "searchAfter" in rerun_searches[0].body

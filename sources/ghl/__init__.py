@@ -187,6 +187,7 @@ def ghl(
                 sort_field=sweep.field,
                 page_limit=page_limit,
                 search_after=sweep.search_after,
+                resumed=(sweep.pages, sweep.seen),
             )
             for page in pages:
                 yield page

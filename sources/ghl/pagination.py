@@ -31,6 +31,8 @@ class SearchPages:
         sort_field: ``dateUpdated`` or ``dateAdded``, ascending.
         page_limit: contacts per page (GHL allows at most 500).
         search_after: a cursor to resume from.
+        resumed: pages and contacts an earlier run of the same walk read, so that
+            progress lines count on from there.
     """
 
     def __init__(
@@ -41,6 +43,7 @@ class SearchPages:
         sort_field: str = "dateUpdated",
         page_limit: int = SEARCH_PAGE_LIMIT,
         search_after: list[Any] | None = None,
+        resumed: tuple[int, int] = (0, 0),
     ) -> None:
         self.client = client
         self.location_id = location_id
@@ -51,6 +54,7 @@ class SearchPages:
         self.total: int | None = None
         self.seen = 0
         self.pages = 0
+        self.resumed = resumed
 
     def __iter__(self) -> Iterator[list[dict[str, Any]]]:
         cursors: set[str] = set()
@@ -75,9 +79,9 @@ class SearchPages:
             self.seen += len(contacts)
             logger.info(
                 "contacts page %d: %d contacts (%d of %s)",
-                self.pages,
+                self.resumed[0] + self.pages,
                 len(contacts),
-                self.seen,
+                self.resumed[1] + self.seen,
                 self.total,
             )
             yield contacts
