@@ -109,6 +109,10 @@ class RateGovernor:
                     self._blocked_until, self._clock() + self.interval
                 )
             if daily_remaining is not None:
+                # Answers arrive out of order across threads: the smallest count
+                # seen is the freshest. (A run does not outlive a day's reset.)
+                if self.daily_remaining is not None:
+                    daily_remaining = min(daily_remaining, self.daily_remaining)
                 self.daily_remaining = daily_remaining
             if daily_max is not None:
                 self.daily_max = daily_max
