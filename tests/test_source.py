@@ -211,3 +211,36 @@ def _root(exc):
     from pipelines.cli import root_cause
 
     return root_cause(exc)
+
+
+def test_deprecated_list_sends_both_cursor_fields(make_sandbox):
+    from sources.ghl.pagination import start_after_pages
+
+    api = make_sandbox(contacts=250, seed=6)
+    client = client_for(api)
+
+    pages = list(start_after_pages(client, api.location_id, limit=100))
+
+    assert [len(p) for p in pages] == [100, 100, 50]
+    assert len({c["id"] for page in pages for c in page}) == 250
+    listed = [r for r in api.requests if r.path == "/contacts/"]
+    assert "startAfter" not in listed[0].query
+    assert all({"startAfter", "startAfterId"} <= set(r.query) for r in listed[1:])
+
+
+def test_deprecated_list_fails_on_a_repeated_cursor(make_sandbox):
+    from sources.ghl.errors import PaginationError
+    from sources.ghl.pagination import start_after_pages
+
+    api = make_sandbox(contacts=250, seed=6)
+    first = {}
+
+    def remember(body):
+        first.setdefault("page", body)
+        return body
+
+    again = {"transform": lambda body: first["page"]}
+    api.script("/contacts/", [{"transform": remember}, again], method="GET")
+
+    with pytest.raises(PaginationError, match="repeated the cursor"):
+        list(start_after_pages(client_for(api), api.location_id, limit=100))
