@@ -220,7 +220,8 @@ def _demo(args: argparse.Namespace) -> int:
             api.base_url, api.location_id, api.token, backoff_base=0.05, timeout=2.0
         )
         pipeline = _pipeline(args)
-        summary = runs.load(pipeline, client, api.location_id)
+        # A demo shows the whole job every time: all contacts, merged.
+        summary = runs.load(pipeline, client, api.location_id, mode="full")
         client.close()
     where = args.destination
     if where == "duckdb":

@@ -56,7 +56,10 @@ def make_pipeline(
 ) -> dlt.Pipeline:
     """The pipeline for ``destination``: a DuckDB file or a configured warehouse."""
     if destination == "duckdb":
-        target: Any = dlt.destinations.duckdb(str(duckdb_path or DEFAULT_DUCKDB))
+        # Absolute: dlt resolves a relative file against the folder where the
+        # pipeline first ran, which may be another checkout.
+        path = Path(duckdb_path or DEFAULT_DUCKDB).resolve()
+        target: Any = dlt.destinations.duckdb(str(path))
     else:
         target = destination
     return dlt.pipeline(
