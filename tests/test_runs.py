@@ -389,3 +389,20 @@ def test_sync_of_an_unknown_contact_on_a_new_dataset_is_a_warning(
         f"contact no-such-contact of location {api.location_id} is not found in "
         "GHL: flagged deleted if loaded"
     ) in warnings
+
+
+def test_a_relative_duckdb_file_lands_in_the_current_folder(
+    make_sandbox, tmp_path, monkeypatch
+):
+    api = make_sandbox(contacts=10, seed=16)
+    shared_dlt = tmp_path / "dlt"
+    for folder in ("first", "second"):
+        (tmp_path / folder).mkdir()
+        monkeypatch.chdir(tmp_path / folder)
+        pipeline = runs.make_pipeline(
+            duckdb_path="ghl.duckdb", pipelines_dir=shared_dlt
+        )
+        load(pipeline, api, resources=["contacts"])
+
+    assert (tmp_path / "first" / "ghl.duckdb").exists()
+    assert (tmp_path / "second" / "ghl.duckdb").exists()
