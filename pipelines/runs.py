@@ -136,7 +136,8 @@ def load(
         info = pipeline.run(source, loader_file_format="parquet")
         _log_load(info)
         mark_deleted(pipeline, location_id, journal)
-        summary.api_total = journal.api_total or summary.api_total
+        if journal.api_total is not None:
+            summary.api_total = journal.api_total
         summary.batches += 1
         if not journal.more:
             break
