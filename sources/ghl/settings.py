@@ -10,7 +10,6 @@ DEFAULT_BASE_URL = "https://services.leadconnectorhq.com"
 # POST /contacts/search accepts at most 500 per page; page + pageLimit reach only
 # the first 10,000 records, so the source always pages with `searchAfter`.
 SEARCH_PAGE_LIMIT = 500
-SEARCH_WINDOW = 10_000
 
 # GET /contacts/business/{businessId} and GET /businesses/ page with skip/limit.
 BUSINESS_PAGE_LIMIT = 100
@@ -21,10 +20,10 @@ TASK_SEARCH_PAGE_LIMIT = 100
 # anywhere near this many pages.
 MAX_PAGES = 1_000_000
 
-# GHL's published limits per location: 100 requests per 10 s, 200,000 a day.
+# GHL's published burst limit per location, until its headers say otherwise:
+# 100 requests per 10 s (and 200,000 a day, read from X-RateLimit-Daily-*).
 DEFAULT_BURST_MAX = 100
 DEFAULT_BURST_INTERVAL_MS = 10_000
-DEFAULT_DAILY_MAX = 200_000
 
 # Read-only scopes, per resource; the pipeline never asks for a write scope.
 RESOURCE_SCOPES = {
