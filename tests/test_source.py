@@ -244,3 +244,40 @@ def test_deprecated_list_fails_on_a_repeated_cursor(make_sandbox):
 
     with pytest.raises(PaginationError, match="repeated the cursor"):
         list(start_after_pages(client_for(api), api.location_id, limit=100))
+
+
+def test_custom_field_value_shapes(make_sandbox, pipeline):
+    api = make_sandbox(contacts=20, seed=18)
+    target = api.data.contact_id(0)
+
+    def older_shape(body):
+        for contact in body["contacts"]:
+            if contact["id"] == target:
+                contact["customFields"] = [
+                    {"id": "cf1", "fieldValueString": "Gold"},
+                    {"id": "cf2", "value": 42},
+                    {"id": "cf3", "value": ["a", "b"]},
+                ]
+        return body
+
+    api.script("/contacts/search", [{"transform": older_shape}])
+    load(pipeline, api, resources=["contacts", "contact_custom_fields"])
+
+    rows = query(
+        pipeline,
+        "select field_id, value_text from {raw}.contact_custom_fields "
+        f"where contact_id = '{target}' order by field_id",
+    )
+    assert rows == [("cf1", "Gold"), ("cf2", "42"), ("cf3", '["a", "b"]')]
+
+
+def test_an_unknown_custom_field_shape_is_a_clear_error(make_sandbox, pipeline):
+    api = make_sandbox(contacts=5, seed=18)
+
+    def broken(body):
+        body["contacts"][0]["customFields"] = [{"id": "cf9", "other": 1}]
+        return body
+
+    api.script("/contacts/search", [{"transform": broken}])
+    with pytest.raises(Exception, match="custom field cf9 has neither 'value' nor"):
+        load(pipeline, api, resources=["contacts", "contact_custom_fields"])
