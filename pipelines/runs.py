@@ -40,7 +40,6 @@ class RunSummary:
 
     rows: dict[str, int] = field(default_factory=dict)
     api_total: int | None = None
-    batches: int = 0
     requests: int = 0
     retries: int = 0
     elapsed: float = 0.0
@@ -138,7 +137,6 @@ def load(
         mark_deleted(pipeline, location_id, journal)
         if journal.api_total is not None:
             summary.api_total = journal.api_total
-        summary.batches += 1
         if not journal.more:
             break
         first = False

@@ -48,8 +48,6 @@ class RateGovernor:
         self.burst_max = burst_max
         self.interval = interval_ms / 1000
         self.daily_remaining: int | None = None
-        self.daily_max: int | None = None
-        self.waited = 0.0
         self._sent: deque[float] = deque()
         self._blocked_until = 0.0
         self._last = float("-inf")
@@ -69,7 +67,6 @@ class RateGovernor:
                 wait = self._take_or_wait(self._clock())
             if wait <= 0:
                 return
-            self.waited += wait
             self._sleep(wait)
 
     def _take_or_wait(self, now: float) -> float:
@@ -97,7 +94,6 @@ class RateGovernor:
         interval_ms = _int_header(headers, "x-ratelimit-interval-milliseconds")
         remaining = _int_header(headers, "x-ratelimit-remaining")
         daily_remaining = _int_header(headers, "x-ratelimit-daily-remaining")
-        daily_max = _int_header(headers, "x-ratelimit-daily-max")
 
         with self._lock:
             if burst_max:
@@ -114,8 +110,6 @@ class RateGovernor:
                 if self.daily_remaining is not None:
                     daily_remaining = min(daily_remaining, self.daily_remaining)
                 self.daily_remaining = daily_remaining
-            if daily_max is not None:
-                self.daily_max = daily_max
 
     def back_off(self, seconds: float) -> None:
         """Hold every caller for ``seconds`` (after a 429)."""

@@ -155,7 +155,6 @@ class OAuthTokens:
         self._client_id = client_id
         self._client_secret = client_secret
         self.margin = margin
-        self.refreshes = 0
         self._clock = clock
         self._attempts = attempts
         self._current: Tokens | None = None
@@ -195,7 +194,6 @@ class OAuthTokens:
             tokens = self._exchange(on_disk.refresh_token, on_disk)
             self.store.save(tokens)
             self._current = tokens
-            self.refreshes += 1
             logger.info(
                 "refreshed the access token of location %s; it expires in %.0fs",
                 tokens.location_id,
